@@ -1,0 +1,8 @@
+"""ELM core library: Sodarace, sandbox, mutation, MAP-Elites, storage and training.
+
+No gRPC, no containers: services wrap this library, they never reach past it.
+"""
+
+from elm_core.errors import ConfigError, ElmError, InvalidWalkerError, NotFoundError, StateError
+
+__all__ = ["ConfigError", "ElmError", "InvalidWalkerError", "NotFoundError", "StateError"]
