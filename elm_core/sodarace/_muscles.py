@@ -53,7 +53,7 @@ class MuscleBank:
     ) -> None:
         offset = _rest_length_offset()
         self._space = space
-        self._buffer = np.zeros(len(ends) * _STRIDE, dtype=np.uint8)
+        self._buffer = np.zeros(max(1, len(ends)) * _STRIDE, dtype=np.uint8)
         self._constraints: list[object] = []
         base = self._buffer.ctypes.data
         try:

@@ -96,8 +96,8 @@ class SimConfig:
 
 
 class SimStatus(enum.StrEnum):
-    OK = "ok"
-    UNSTABLE = "unstable"  # the integration produced a non-finite or exploded position
+    OK = "OK"
+    UNSTABLE = "UNSTABLE"  # the integration produced a non-finite or exploded position
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""A walker's film (simulate while recording, then draw), and the gallery page of several walkers."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from elm_core.errors import ConfigError
+from elm_core.sodarace._program import ProgramResult
+from elm_core.sodarace._render import render_gif, render_html, render_png
+from elm_core.sodarace._simulator import SimConfig, SimResult, simulate
+from elm_core.sodarace._terrain import Terrain
+from elm_core.sodarace._walker import Walker
+
+FRAMES_PER_SECOND = 20
+
+
+def record(walker: Walker, config: SimConfig, terrain: Terrain) -> tuple[SimResult, int]:
+    """Simulates with a trajectory at about FRAMES_PER_SECOND; returns the result and the frame duration (ms)."""
+    record_every = max(1, round(config.steps_per_second / FRAMES_PER_SECOND))
+    result = simulate(walker, config, terrain, record_every=record_every)
+    return result, round(1000 * record_every / config.steps_per_second)
+
+
+def render_film(walker: Walker, config: SimConfig, terrain: Terrain, path: Path, *, title: str = "") -> Path:
+    """Simulates `walker` and writes a .gif or .html animation or a .png still, chosen by the suffix."""
+    if path.suffix not in (".gif", ".html", ".png"):
+        raise ConfigError(f"cannot render to {path.name!r}: use .gif, .html or .png")
+    result, frame_ms = record(walker, config, terrain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gif":
+        return render_gif(walker, result.trajectory, terrain, path, frame_duration_ms=frame_ms)
+    if path.suffix == ".html":
+        return render_html(walker, result.trajectory, terrain, path, frame_duration_ms=frame_ms, title=title)
+    return render_png(walker, result.trajectory, terrain, path)
+
+
+@dataclass
+class GalleryEntry:
+    name: str
+    program: ProgramResult
+    simulation: SimResult | None = None
+
+    @property
+    def summary(self) -> str:
+        if not self.program.ok:
+            return f"{self.program.status.value}: {self.program.message}"
+        if self.simulation is None or not self.simulation.ok:
+            return (
+                f"{self.simulation.status.value}: {self.simulation.message}" if self.simulation else "not run"
+            )
+        d = self.simulation.descriptors
+        return f"fitness {self.simulation.fitness:+.2f}  height {d.height:.2f}  width {d.width:.2f}  mass {d.mass:.2f}"
+
+
+def write_gallery(entries: list[GalleryEntry], config: SimConfig, terrain: Terrain, out: Path) -> Path:
+    """Simulates every entry, writes <name>.gif/.png/.html for each and an index.html summary page."""
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        if not entry.program.ok:
+            continue
+        walker = entry.program.walker
+        entry.simulation, frame_ms = record(walker, config, terrain)
+        if entry.simulation.ok:
+            trajectory = entry.simulation.trajectory
+            render_gif(walker, trajectory, terrain, out / f"{entry.name}.gif", frame_duration_ms=frame_ms)
+            render_png(walker, trajectory, terrain, out / f"{entry.name}.png")
+            render_html(
+                walker,
+                trajectory,
+                terrain,
+                out / f"{entry.name}.html",
+                frame_duration_ms=frame_ms,
+                title=entry.name,
+            )
+    index = out / "index.html"
+    index.write_text(_page(entries, config, terrain))
+    return index
+
+
+def _card(entry: GalleryEntry) -> str:
+    name = html.escape(entry.name)
+    if entry.simulation is None or not entry.simulation.ok:
+        return f'<div class="card failed"><h2>{name}</h2><p>{html.escape(entry.summary)}</p></div>'
+    result, d = entry.simulation, entry.simulation.descriptors
+    return f"""<div class="card"><h2>{name}</h2>
+<a href="{name}.html"><img src="{name}.gif" alt="{name} walking"></a>
+<table><tr><th>fitness</th><td>{result.fitness:+.3f}</td></tr>
+<tr><th>height</th><td>{d.height:.3f}</td></tr><tr><th>width</th><td>{d.width:.3f}</td></tr>
+<tr><th>mass</th><td>{d.mass:.3f}</td></tr></table>
+<p><a href="{name}.html">interactive</a> · <a href="{name}.png">still</a></p></div>"""
+
+
+def _page(entries: list[GalleryEntry], config: SimConfig, terrain: Terrain) -> str:
+    cards = "\n".join(_card(entry) for entry in entries)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sodarace walkers</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; background: #fafafa; color: #222; }}
+.grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 1.5rem; }}
+.card {{ background: white; border: 1px solid #ddd; border-radius: 8px; padding: 1rem; }}
+.card img {{ width: 100%; border-radius: 4px; }} .failed {{ border-color: #c33; }}
+th {{ text-align: left; padding-right: 1rem; font-weight: 500; color: #555; }}
+</style></head><body>
+<h1>Sodarace walkers</h1>
+<p>Terrain <b>{html.escape(terrain.kind.value)}</b>, {config.seconds:g} simulated seconds at {config.steps_per_second}
+steps/s, muscle period {config.muscle_period_s:g} s. Fitness is the distance the centre of mass moved along x.</p>
+<div class="grid">
+{cards}
+</div></body></html>
+"""

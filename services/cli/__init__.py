@@ -1,0 +1,1 @@
+"""The `elm` command: the single entry point for users."""

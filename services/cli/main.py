@@ -1,0 +1,200 @@
+"""`elm`: simulate, render and benchmark walkers (more subcommands arrive with each subsystem)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from elm_core.errors import ElmError
+from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
+from services.cli._inputs import LoadedWalker, load_walker
+
+app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console()
+errors = Console(stderr=True)
+
+SpecArg = Annotated[str, typer.Argument(help="A walker program (.py), a walker (.json), or a seed name.")]
+TerrainOpt = Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")]
+SecondsOpt = Annotated[float, typer.Option(help="Simulated seconds.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _load(spec: str) -> LoadedWalker:
+    try:
+        return load_walker(spec)
+    except ElmError as e:
+        raise _fail(str(e)) from e
+
+
+def _settings(terrain: str, seconds: float) -> tuple[SimConfig, Terrain]:
+    try:
+        return SimConfig(seconds=seconds), Terrain.named(terrain)
+    except ElmError as e:
+        raise _fail(str(e)) from e
+
+
+@app.command("simulate")
+def simulate_command(
+    spec: SpecArg,
+    terrain: TerrainOpt = "flat",
+    seconds: SecondsOpt = SimConfig().seconds,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run a walker program (in a child process), simulate its walker, print fitness and descriptors."""
+    config, world = _settings(terrain, seconds)
+    loaded = _load(spec)
+    report: dict = {
+        "status": loaded.result.status.value,
+        "message": loaded.result.message,
+        "fitness": None,
+        "descriptors": None,
+        "walker": None,
+        "steps": 0,
+    }
+    if loaded.result.ok:
+        walker = loaded.result.walker
+        result = simulate(walker, config, world)
+        report |= {
+            "status": result.status.value,
+            "message": result.message,
+            "fitness": result.fitness,
+            "descriptors": result.descriptors.to_dict(),
+            "walker": walker.to_dict(),
+            "steps": result.steps,
+        }
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        _print_simulation(loaded.name, report)
+    if report["status"] != "OK":
+        raise typer.Exit(1)
+
+
+def _print_simulation(name: str, report: dict) -> None:
+    table = Table(title=name, show_header=False)
+    table.add_row("status", report["status"] + (f": {report['message']}" if report["message"] else ""))
+    if report["fitness"] is not None:
+        table.add_row("fitness (x displacement)", f"{report['fitness']:.3f}")
+        for key, value in report["descriptors"].items():
+            table.add_row(key, f"{value:.3f}")
+        table.add_row("steps", str(report["steps"]))
+    console.print(table)
+
+
+@app.command("render")
+def render_command(
+    spec: SpecArg,
+    out: Annotated[
+        Path, typer.Option(help="Output file: .gif (animation), .html (animation) or .png (still).")
+    ],
+    terrain: TerrainOpt = "flat",
+    seconds: SecondsOpt = SimConfig().seconds,
+) -> None:
+    """Simulate a walker and draw it: an animated GIF or HTML page, or a still PNG."""
+    from elm_core.sodarace import render_film
+
+    config, world = _settings(terrain, seconds)
+    if out.suffix not in (".gif", ".html", ".png"):
+        raise _fail(f"--out must end in .gif, .html or .png, got {out.name!r}")
+    loaded = _load(spec)
+    if not loaded.result.ok:
+        raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
+    path = render_film(loaded.result.walker, config, world, out, title=loaded.name)
+    console.print(f"wrote {path}")
+
+
+@app.command("gallery")
+def gallery_command(
+    specs: Annotated[
+        list[str] | None, typer.Argument(help="Walkers to show; default: the four seeds.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out"),
+    terrain: TerrainOpt = "flat",
+    seconds: SecondsOpt = SimConfig().seconds,
+) -> None:
+    """Simulate walkers and write their animations and a summary page (index.html) to --out."""
+    from elm_core.sodarace import GalleryEntry, write_gallery
+
+    config, world = _settings(terrain, seconds)
+    entries = []
+    with console.status("simulating and rendering...") as status:
+        for spec in specs or list(SEED_NAMES):
+            status.update(f"simulating and rendering {spec}...")
+            loaded = _load(spec)
+            entries.append(GalleryEntry(loaded.name, loaded.result))
+        index = write_gallery(entries, config, world, out)
+    for entry in entries:
+        console.print(f"  {entry.name:<14} {entry.summary}")
+    console.print(f"wrote {index}")
+
+
+@bench_app.command("sim")
+def bench_sim_command(
+    walker: Annotated[
+        list[str] | None, typer.Option(help="Walker(s) to time; default: the seeds and 30j/80m.")
+    ] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Steps per timed loop.")] = 2000,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed loops per figure (the best is kept).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
+) -> None:
+    """Time the simulator against the engine's floor (space.step) and the naive per-step loop."""
+    from elm_core.sodarace.bench import bench_walker, default_bench_walkers
+
+    named = default_bench_walkers()
+    if walker:
+        named = []
+        for spec in walker:
+            loaded = _load(spec)
+            if not loaded.result.ok:
+                raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
+            named.append((loaded.name, loaded.result.walker))
+    rows = [bench_walker(name, w, steps=steps, repeat=repeat) for name, w in named]
+    if as_json:
+        sys.stdout.write(json.dumps([row.to_dict() for row in rows]) + "\n")
+        return
+    console.print(sim_bench_table(rows))
+
+
+def sim_bench_table(rows: list) -> Table:
+    table = Table(title="simulator: µs per step (best of repeats)")
+    for column in (
+        "walker",
+        "joints",
+        "muscles",
+        "space.step",
+        "ours",
+        "naive",
+        "ours/floor",
+        "naive/ours",
+        "evals/s",
+    ):
+        table.add_column(column, justify="left" if column == "walker" else "right")
+    for r in rows:
+        table.add_row(
+            r.walker,
+            str(r.joints),
+            str(r.muscles),
+            f"{r.floor_us:.2f}",
+            f"{r.fast_us:.2f}",
+            f"{r.naive_us:.2f}",
+            f"{r.over_floor:.2f}",
+            f"{r.speedup_over_naive:.2f}",
+            f"{r.evals_per_s:.0f}",
+        )
+    return table
+
+
+if __name__ == "__main__":
+    app()
