@@ -17,7 +17,7 @@ FRAMES_PER_SECOND = 20
 
 
 def record(walker: Walker, config: SimConfig, terrain: Terrain) -> tuple[SimResult, int]:
-    """Simulates with a trajectory at about FRAMES_PER_SECOND; returns the result and the frame duration (ms)."""
+    """Simulates, recording about FRAMES_PER_SECOND frames; returns the result and frame duration (ms)."""
     record_every = max(1, round(config.steps_per_second / FRAMES_PER_SECOND))
     result = simulate(walker, config, terrain, record_every=record_every)
     return result, round(1000 * record_every / config.steps_per_second)
@@ -51,7 +51,8 @@ class GalleryEntry:
                 f"{self.simulation.status.value}: {self.simulation.message}" if self.simulation else "not run"
             )
         d = self.simulation.descriptors
-        return f"fitness {self.simulation.fitness:+.2f}  height {d.height:.2f}  width {d.width:.2f}  mass {d.mass:.2f}"
+        fitness = self.simulation.fitness
+        return f"fitness {fitness:+.2f}  height {d.height:.2f}  width {d.width:.2f}  mass {d.mass:.2f}"
 
 
 def write_gallery(entries: list[GalleryEntry], config: SimConfig, terrain: Terrain, out: Path) -> Path:
@@ -104,8 +105,9 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; background: #fafafa; c
 th {{ text-align: left; padding-right: 1rem; font-weight: 500; color: #555; }}
 </style></head><body>
 <h1>Sodarace walkers</h1>
-<p>Terrain <b>{html.escape(terrain.kind.value)}</b>, {config.seconds:g} simulated seconds at {config.steps_per_second}
-steps/s, muscle period {config.muscle_period_s:g} s. Fitness is the distance the centre of mass moved along x.</p>
+<p>Terrain <b>{html.escape(terrain.kind.value)}</b>, {config.seconds:g} simulated seconds at
+{config.steps_per_second} steps/s, muscle period {config.muscle_period_s:g} s.
+Fitness is the distance the centre of mass moved along x.</p>
 <div class="grid">
 {cards}
 </div></body></html>

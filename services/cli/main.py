@@ -24,6 +24,7 @@ errors = Console(stderr=True)
 SpecArg = Annotated[str, typer.Argument(help="A walker program (.py), a walker (.json), or a seed name.")]
 TerrainOpt = Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")]
 SecondsOpt = Annotated[float, typer.Option(help="Simulated seconds.")]
+DEFAULT_SECONDS = SimConfig().seconds
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -49,7 +50,7 @@ def _settings(terrain: str, seconds: float) -> tuple[SimConfig, Terrain]:
 def simulate_command(
     spec: SpecArg,
     terrain: TerrainOpt = "flat",
-    seconds: SecondsOpt = SimConfig().seconds,
+    seconds: SecondsOpt = DEFAULT_SECONDS,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run a walker program (in a child process), simulate its walker, print fitness and descriptors."""
@@ -100,7 +101,7 @@ def render_command(
         Path, typer.Option(help="Output file: .gif (animation), .html (animation) or .png (still).")
     ],
     terrain: TerrainOpt = "flat",
-    seconds: SecondsOpt = SimConfig().seconds,
+    seconds: SecondsOpt = DEFAULT_SECONDS,
 ) -> None:
     """Simulate a walker and draw it: an animated GIF or HTML page, or a still PNG."""
     from elm_core.sodarace import render_film
@@ -122,7 +123,7 @@ def gallery_command(
     ] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out"),
     terrain: TerrainOpt = "flat",
-    seconds: SecondsOpt = SimConfig().seconds,
+    seconds: SecondsOpt = DEFAULT_SECONDS,
 ) -> None:
     """Simulate walkers and write their animations and a summary page (index.html) to --out."""
     from elm_core.sodarace import GalleryEntry, write_gallery
