@@ -30,6 +30,9 @@ class Joint(tuple):
         joint.index = index
         return joint
 
+    def __getnewargs__(self) -> tuple[float, float, int]:  # copy, deepcopy and pickle rebuild through this
+        return (self[0], self[1], self.index)
+
     @property
     def x(self) -> float:
         return self[0]

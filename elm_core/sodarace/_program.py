@@ -68,9 +68,17 @@ def _creator_module() -> types.ModuleType:
 
 
 def _program_import(name: str, globals=None, locals=None, fromlist=(), level=0):  # noqa: ANN001
-    if level == 0 and name.rsplit(".", 1)[-1] in _CREATOR_MODULE_NAMES:
-        return _creator_module()
-    return builtins.__import__(name, globals, locals, fromlist, level)
+    parts = name.split(".")
+    if level != 0 or parts[-1] not in _CREATOR_MODULE_NAMES:
+        return builtins.__import__(name, globals, locals, fromlist, level)
+    module = _creator_module()
+    if fromlist:  # `from a.b.walk_creator import walker_creator` wants the leaf
+        return module
+    for i in range(len(parts) - 2, -1, -1):  # `import a.b.walk_creator [as m]` wants the top package
+        package = types.ModuleType(parts[i])
+        setattr(package, parts[i + 1], module)
+        module = package
+    return module
 
 
 def program_namespace() -> dict[str, Any]:
@@ -114,7 +122,7 @@ def _child(source: str, connection: Any) -> None:
         connection.send_bytes(json.dumps(payload).encode())
     except ProgramFailure as failure:
         connection.send_bytes(json.dumps({"status": failure.status, "message": failure.message}).encode())
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         message = f"make_walker() did not return walker data: {e}"
         connection.send_bytes(
             json.dumps({"status": ProgramStatus.PROGRAM_ERROR, "message": message}).encode()
@@ -139,10 +147,8 @@ def run_program(source: str, *, timeout_s: float = 10.0, limits: WalkerLimits | 
         )
     finally:
         receiver.close()
-        process.join(timeout=1.0)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        process.kill()  # after a reply there is nothing left to wait for; after a timeout, no waiting
+        process.join()
     return _parse_reply(raw, limits)
 
 

@@ -56,12 +56,12 @@ class WalkerLimits:
     def __post_init__(self) -> None:
         if not 2 <= self.min_joints <= self.max_joints:
             raise ConfigError(f"need 2 <= min_joints <= max_joints, got {self.min_joints}, {self.max_joints}")
-        for name in ("max_muscles", "max_muscles_per_joint"):
-            if getattr(self, name) < 1:
+        for name in ("min_joints", "max_joints", "max_muscles", "max_muscles_per_joint"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_amplitude", "min_joint_distance", "max_coordinate", "max_phase"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
 
 
@@ -159,7 +159,10 @@ def _check_counts(joints: list[Any], muscles: list[Any], limits: WalkerLimits) -
 def _number(value: Any, rule_element: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise _reject(WalkerRule.MALFORMED, rule_element, f"expected a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError as e:  # an int beyond float range, which JSON can carry
+        raise _reject(WalkerRule.NON_FINITE, rule_element, "number too large for a float") from e
     if not math.isfinite(number):
         raise _reject(WalkerRule.NON_FINITE, rule_element, f"{number!r} is not finite")
     return number
