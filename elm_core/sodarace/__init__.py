@@ -2,7 +2,9 @@
 
 from elm_core.sodarace._cppn import query_cppn
 from elm_core.sodarace._creator import Joint, walker_creator
+from elm_core.sodarace._gallery import GalleryEntry, render_film, write_gallery
 from elm_core.sodarace._program import ProgramResult, ProgramStatus, run_program, walker_data
+from elm_core.sodarace._render import render_gif, render_html, render_png
 from elm_core.sodarace._seeds import SEED_NAMES, seed_source
 from elm_core.sodarace._simulator import (
     Descriptors,
@@ -19,6 +21,7 @@ from elm_core.sodarace._walker import Muscle, MuscleKind, Walker, WalkerLimits, 
 __all__ = [
     "SEED_NAMES",
     "Descriptors",
+    "GalleryEntry",
     "Joint",
     "Muscle",
     "MuscleKind",
@@ -35,9 +38,14 @@ __all__ = [
     "describe",
     "muscle_schedule",
     "query_cppn",
+    "render_film",
+    "render_gif",
+    "render_html",
+    "render_png",
     "run_program",
     "seed_source",
     "simulate",
     "walker_creator",
     "walker_data",
+    "write_gallery",
 ]

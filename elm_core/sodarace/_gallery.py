@@ -14,6 +14,7 @@ from elm_core.sodarace._terrain import Terrain
 from elm_core.sodarace._walker import Walker
 
 FRAMES_PER_SECOND = 20
+GALLERY_GIF_SIZE = (480, 270)  # the page shows them about 340 px wide
 
 
 def record(walker: Walker, config: SimConfig, terrain: Terrain) -> tuple[SimResult, int]:
@@ -65,7 +66,14 @@ def write_gallery(entries: list[GalleryEntry], config: SimConfig, terrain: Terra
         entry.simulation, frame_ms = record(walker, config, terrain)
         if entry.simulation.ok:
             trajectory = entry.simulation.trajectory
-            render_gif(walker, trajectory, terrain, out / f"{entry.name}.gif", frame_duration_ms=frame_ms)
+            render_gif(
+                walker,
+                trajectory,
+                terrain,
+                out / f"{entry.name}.gif",
+                frame_duration_ms=frame_ms,
+                size=GALLERY_GIF_SIZE,
+            )
             render_png(walker, trajectory, terrain, out / f"{entry.name}.png")
             render_html(
                 walker,

@@ -1,9 +1,9 @@
 """Pictures and animations of a walker on its terrain: GIF, PNG and self-contained HTML (Pillow only).
 
-All three share one view (`_scene`): the bounding box of the whole trajectory, widened to take in
-terrain features near it (a wall, the tunnel mouth), fitted to the picture with y up. Terrain
-segments are clipped to that view, so a ground 4000 units long never widens it.
-The path drawn is the joints' centroid (the centre of mass when every joint weighs the same).
+All three share one view (`_view`): the bounding box of the whole trajectory, widened to take in the
+terrain features near it (a wall, the tunnel mouth), fitted to the picture with y up. Terrain segments
+are clipped to that view, so a ground 4000 units long never widens it. The path drawn is the joints'
+centroid (the centre of mass when every joint weighs the same).
 """
 
 from __future__ import annotations
@@ -24,16 +24,17 @@ _SKY, _GROUND, _EDGE, _TEXT = "#f6f5f1", "#454a52", "#24272c", "#3a3d42"
 _BONE, _MUSCLE, _JOINT, _TRAIL, _BAR = "#555a62", "#e4572e", "#1c1e22", "#2f7fc1", "#f0a35e"
 _PAD_SIDE, _PAD_TOP, _PAD_BOTTOM = 0.05, 0.13, 0.16  # fractions of the picture left around the content
 _SUPERSAMPLE = 2  # rasters are drawn this much larger, then downsampled: cheap antialiasing
+_GIF_OPTIONS = {"format": "GIF", "save_all": True, "loop": 0, "disposal": 1, "optimize": False}
 _HTML_SIZE = (960, 360)
 
-Point = tuple[float, float]
+Size = tuple[int, int]
 
 
 @dataclass(frozen=True)
 class _View:
-    """World -> pixel transform (y up) for a picture of `size` pixels."""
+    """World -> pixel transform (y up) for a picture of `size` pixels, and pen sizes to match."""
 
-    size: tuple[int, int]
+    size: Size
     scale: float  # pixels per world unit
     x0: float  # world x at the picture's left edge
     y0: float  # world y at the picture's bottom edge
@@ -44,176 +45,161 @@ class _View:
             [(p[..., 0] - self.x0) * self.scale, self.size[1] - (p[..., 1] - self.y0) * self.scale], -1
         )
 
-    def box(self, pad_px: float = 0.0) -> tuple[float, float, float, float]:
-        pad = pad_px / self.scale
-        return (
-            self.x0 - pad,
-            self.y0 - pad,
-            self.x0 + self.size[0] / self.scale + pad,
-            self.y0 + self.size[1] / self.scale + pad,
-        )
+    def box(self, pad_px: float) -> tuple[float, float, float, float]:
+        w, h, pad = self.size[0] / self.scale, self.size[1] / self.scale, pad_px / self.scale
+        return self.x0 - pad, self.y0 - pad, self.x0 + w + pad, self.y0 + h + pad
 
     @property
-    def density(self) -> float:
-        """Pixel density relative to a 360-pixel-high picture: sizes pens and fonts."""
+    def k(self) -> float:
+        """Pixel density relative to a 360-pixel-high picture: sizes fonts and bounds pens."""
         return self.size[1] / 360
 
+    @property
+    def pen(self) -> float:
+        return float(np.clip(0.12 * self.scale, 1.8 * self.k, 5 * self.k))
 
-@dataclass(frozen=True)
-class _Scene:
-    view: _View
-    fills: list[list[Point]]  # solid ground (below a surface) or rock (above a ceiling), pixels
-    edges: list[tuple[Point, Point]]  # terrain surfaces and walls, pixels
-    pen: float  # spring width in pixels
-    joint_r: float  # joint radius in pixels
+    @property
+    def joint_r(self) -> float:
+        return float(np.clip(0.22 * self.scale, 2.8 * self.k, 7 * self.k))
 
 
-def _scene(walker: Walker, trajectory: np.ndarray, terrain: Terrain, size: tuple[int, int]) -> _Scene:
-    segments = terrain.segments(walker.width / 2)
+def _view(walker: Walker, trajectory: np.ndarray, terrain: Terrain, size: Size) -> _View:
+    """The trajectory's bounding box and the terrain points near it (a wall's foot, a tunnel's mouth)."""
     points = trajectory.reshape(-1, 2)
-    lo, hi = np.minimum(points.min(axis=0), [np.inf, 0.0]), points.max(axis=0)
+    lo, hi = np.minimum(points.min(axis=0), [np.inf, 0.0]), points.max(axis=0)  # the ground always shows
     reach = max(0.3 * float(np.max(hi - lo)), 1.25 * terrain.wall_gap)
-    near = [p for s in segments for p in s if np.all(lo - reach <= p) and np.all(np.asarray(p) <= hi + reach)]
-    if near:
-        lo, hi = np.minimum(lo, np.min(near, axis=0)), np.maximum(hi, np.max(near, axis=0))
-    span = np.maximum(hi - lo, 1.0)
-    w, h = size
+    reach = np.array([reach, max(reach, 1.25 * terrain.tunnel_height)])
+    ends = np.array(terrain.segments(walker.width / 2)).reshape(-1, 2)
+    ends = ends[np.all(np.abs(ends - (lo + hi) / 2) <= (hi - lo) / 2 + reach, axis=1)]
+    lo, hi = np.vstack([ends, [lo]]).min(axis=0), np.vstack([ends, [hi]]).max(axis=0)
+    span, (w, h) = np.maximum(hi - lo, 1.0), size
     scale = float(min(w * (1 - 2 * _PAD_SIDE) / span[0], h * (1 - _PAD_TOP - _PAD_BOTTOM) / span[1]))
-    view = _View(
-        size, scale, float((lo[0] + hi[0]) / 2 - w / 2 / scale), float(lo[1] - h * _PAD_BOTTOM / scale)
-    )
-    fills, edges = _terrain_shapes(view, segments)
-    k = view.density
-    pen = float(np.clip(0.12 * scale, 1.8 * k, 5 * k))
-    return _Scene(view, fills, edges, pen, float(np.clip(0.22 * scale, 2.8 * k, 7 * k)))
+    x0 = float((lo[0] + hi[0]) / 2 - w / 2 / scale)  # centred across; spare height goes to the sky
+    return _View(size, scale, x0, float(lo[1] - h * _PAD_BOTTOM / scale))
 
 
-def _terrain_shapes(
-    view: _View, segments: list[Segment]
-) -> tuple[list[list[Point]], list[tuple[Point, Point]]]:
-    box = view.box(pad_px=20 * view.density)
+def _terrain(view: _View, terrain: Terrain, half_width: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Solid polygons (under the ground, over a ceiling, behind a wall) and surface lines, in pixels."""
+    box = view.box(pad_px=20 * view.k)
     fills, edges = [], []
-    for segment in segments:
-        clipped = _clip(segment, box)
-        if clipped is None:
+    for segment in terrain.segments(half_width):
+        if (clipped := _clip(segment, box)) is None:
             continue
         (ax, ay), (bx, by) = clipped
-        if ax != bx:  # solid below a surface touching the ground, above a ceiling
+        if ax == bx:  # a wall: solid on the side away from the walker's start
+            far = box[0] if ax < 0 else box[2]
+            fills.append(view.px([(ax, ay), (ax, by), (far, by), (far, ay)]))
+        else:
             floor = box[1] if min(segment[0][1], segment[1][1]) <= 1e-9 else box[3]
-            polygon = view.px([(ax, ay), (bx, by), (bx, floor), (ax, floor)])
-            fills.append([(float(x), float(y)) for x, y in polygon])
-        a, b = view.px(clipped)
-        edges.append(((float(a[0]), float(a[1])), (float(b[0]), float(b[1]))))
+            fills.append(view.px([(ax, ay), (bx, by), (bx, floor), (ax, floor)]))
+        edges.append(view.px(clipped))
     return fills, edges
 
 
 def _clip(segment: Segment, box: tuple[float, float, float, float]) -> Segment | None:
     """Liang-Barsky: the part of `segment` inside `box` (x0, y0, x1, y1), or None."""
     (ax, ay), (bx, by) = segment
-    dx, dy = bx - ax, by - ay
-    t0, t1 = 0.0, 1.0
+    dx, dy, t0, t1 = bx - ax, by - ay, 0.0, 1.0
     for p, q in ((-dx, ax - box[0]), (dx, box[2] - ax), (-dy, ay - box[1]), (dy, box[3] - ay)):
-        if p == 0:
-            if q < 0:
-                return None
-        elif p < 0:
-            t0 = max(t0, q / p)
-        else:
-            t1 = min(t1, q / p)
-    if t0 > t1:
-        return None
-    return (ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy)
+        if p == 0 and q < 0:
+            return None
+        if p != 0:
+            t0, t1 = (max(t0, q / p), t1) if p < 0 else (t0, min(t1, q / p))
+    return None if t0 > t1 else ((ax + t0 * dx, ay + t0 * dy), (ax + t1 * dx, ay + t1 * dy))
 
 
-def _checked(walker: Walker, trajectory: np.ndarray) -> np.ndarray:
+def _checked(walker: Walker, trajectory: np.ndarray, frame_duration_ms: int = 1) -> np.ndarray:
     trajectory = np.asarray(trajectory, dtype=np.float64)
     if trajectory.ndim != 3 or trajectory.shape[1:] != (len(walker.joints), 2) or len(trajectory) == 0:
         raise ConfigError(f"trajectory must be (frames, {len(walker.joints)}, 2), got {trajectory.shape}")
     if not np.all(np.isfinite(trajectory)):
         raise ConfigError("trajectory has non-finite positions")
+    if frame_duration_ms <= 0:
+        raise ConfigError(f"frame_duration_ms must be > 0, got {frame_duration_ms}")
     return trajectory
 
 
-def _mix(colour: str, strength: float) -> tuple[int, int, int]:
+def _mix(colour: str, strength: float) -> str:
     """`colour` faded towards the background: strength 1 is the colour itself, 0 the background."""
-    c, s = ImageColor.getrgb(colour), ImageColor.getrgb(_SKY)
-    return tuple(round(s[i] + (c[i] - s[i]) * strength) for i in range(3))  # type: ignore[return-value]
+    pairs = zip(ImageColor.getrgb(colour), ImageColor.getrgb(_SKY), strict=True)
+    return "#" + "".join(f"{round(s + (c - s) * strength):02x}" for c, s in pairs)
 
 
-def _font(scene: _Scene, size: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=round(size * scene.view.density))
+def _spring_colour(kind: MuscleKind) -> str:
+    return _MUSCLE if kind is MuscleKind.MUSCLE else _BONE
 
 
-def _background(scene: _Scene) -> Image.Image:
-    image = Image.new("RGB", scene.view.size, _SKY)
-    draw = ImageDraw.Draw(image)
-    k, (start_x, ground_y) = scene.view.density, scene.view.px((0.0, 0.0))
-    for y in np.arange(ground_y, 0, -8 * k):  # the start line, dashed
-        draw.line([(start_x, y), (start_x, y - 4 * k)], fill=_mix(_TEXT, 0.3), width=max(1, round(k)))
-    for polygon in scene.fills:
-        draw.polygon(polygon, fill=_GROUND)
-    for a, b in scene.edges:
-        draw.line([a, b], fill=_EDGE, width=round(max(3 * k, 1.2 * scene.pen)))
-    return image
+def _moved(centroids: np.ndarray) -> str:
+    return f"centroid moved {centroids[-1, 0] - centroids[0, 0]:+.2f}"
 
 
-def _draw_pose(
-    draw: ImageDraw.ImageDraw, scene: _Scene, walker: Walker, positions: np.ndarray, strength: float
-) -> None:
-    p, r = scene.view.px(positions), scene.joint_r
-    for m in sorted(walker.muscles, key=lambda m: m.kind is MuscleKind.MUSCLE):  # muscles over bones
-        colour = _MUSCLE if m.kind is MuscleKind.MUSCLE else _BONE
-        draw.line([tuple(p[m.a]), tuple(p[m.b])], fill=_mix(colour, strength), width=round(scene.pen))
-    for x, y in p:
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=_mix(_JOINT, strength), outline=_SKY, width=1)
+class _Canvas:
+    """A supersampled Pillow picture on a pre-drawn background; `image()` hands it over downsampled."""
 
+    def __init__(self, walker: Walker, trajectory: np.ndarray, terrain: Terrain, size: Size) -> None:
+        self.walker, self.size, big = walker, size, (size[0] * _SUPERSAMPLE, size[1] * _SUPERSAMPLE)
+        self.view = view = _view(walker, trajectory, terrain, big)
+        self.font = ImageFont.load_default(size=round(15 * view.k))
+        self.background = Image.new("RGB", view.size, _SKY)
+        draw, (start_x, ground_y) = ImageDraw.Draw(self.background), view.px((0.0, 0.0))
+        for y in np.arange(ground_y, 0, -8 * view.k):  # the start line, dashed
+            draw.line([(start_x, y), (start_x, y - 4 * view.k)], _mix(_TEXT, 0.3), round(view.k))
+        fills, edges = _terrain(view, terrain, walker.width / 2)
+        for polygon in fills:
+            draw.polygon([tuple(p) for p in polygon], fill=_GROUND)
+        for edge in edges:
+            draw.line([tuple(p) for p in edge], _EDGE, round(max(3 * view.k, 1.2 * view.pen)))
+        self.picture = self.background.copy()
+        self.draw = ImageDraw.Draw(self.picture)
 
-def _draw_path(draw: ImageDraw.ImageDraw, scene: _Scene, centroids: np.ndarray) -> None:
-    k, p = scene.view.density, [tuple(q) for q in scene.view.px(centroids)]
-    if len(p) > 1:
-        draw.line(p, fill=_TRAIL, width=max(1, round(1.5 * k)), joint="curve")
-    x, y = p[-1]
-    draw.ellipse([x - 2.5 * k, y - 2.5 * k, x + 2.5 * k, y + 2.5 * k], fill=_TRAIL)
+    def pose(self, positions: np.ndarray, strength: float = 1.0) -> None:
+        p, r, pen = self.view.px(positions), self.view.joint_r, round(self.view.pen)
+        for m in sorted(self.walker.muscles, key=lambda m: m.kind is MuscleKind.MUSCLE):  # muscles on top
+            self.draw.line([tuple(p[m.a]), tuple(p[m.b])], _mix(_spring_colour(m.kind), strength), pen)
+        for x, y in p:
+            self.draw.ellipse([x - r, y - r, x + r, y + r], fill=_mix(_JOINT, strength), outline=_SKY)
 
+    def path(self, centroids: np.ndarray) -> None:
+        p, k = [tuple(q) for q in self.view.px(centroids)], self.view.k
+        if len(p) > 1:
+            self.draw.line(p, fill=_TRAIL, width=round(1.5 * k), joint="curve")
+        (x, y), r = p[-1], 2.5 * k
+        self.draw.ellipse([x - r, y - r, x + r, y + r], fill=_TRAIL)
 
-def _label(draw: ImageDraw.ImageDraw, scene: _Scene, text: str) -> None:
-    k = scene.view.density
-    draw.text((12 * k, 10 * k), text, fill=_TEXT, font=_font(scene, 15))
+    def label(self, text: str, progress: float | None = None) -> None:
+        (w, h), k = self.view.size, self.view.k
+        x0, y0, x1, y1 = self.draw.textbbox((12 * k, 10 * k), text, font=self.font)
+        self.draw.rounded_rectangle([x0 - 6 * k, y0 - 4 * k, x1 + 6 * k, y1 + 4 * k], 4 * k, fill=_SKY)
+        self.draw.text((12 * k, 10 * k), text, fill=_TEXT, font=self.font)
+        if progress is not None:
+            self.draw.rectangle([0, h - 4 * k, w, h], fill=_mix(_GROUND, 0.9))
+            self.draw.rectangle([0, h - 4 * k, w * progress, h], fill=_BAR)
 
+    def keep(self) -> None:
+        """Make what is drawn so far part of the background."""
+        self.background = self.picture.copy()
 
-def _dx_text(centroids: np.ndarray, end: int) -> str:
-    return f"\u0394x = {centroids[end, 0] - centroids[0, 0]:+.2f}"
-
-
-def _save_raster(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def _big(size: tuple[int, int]) -> tuple[int, int]:
-    return size[0] * _SUPERSAMPLE, size[1] * _SUPERSAMPLE
+    def image(self) -> Image.Image:
+        """The picture so far at the requested size; drawing starts again from the background."""
+        image = self.picture.resize(self.size, Image.Resampling.LANCZOS)
+        self.picture.paste(self.background)
+        return image
 
 
 def render_png(
-    walker: Walker,
-    trajectory: np.ndarray,
-    terrain: Terrain,
-    path: str | Path,
-    *,
-    size: tuple[int, int] = (960, 360),
+    walker: Walker, trajectory: np.ndarray, terrain: Terrain, path: str | Path, *, size: Size = (960, 360)
 ) -> Path:
     """A still: faded start and intermediate poses, the centroid's path, the final pose solid."""
     trajectory, path = _checked(walker, trajectory), Path(path)
-    scene, centroids = _scene(walker, trajectory, terrain, _big(size)), trajectory.mean(axis=1)
-    image = _background(scene)
-    draw = ImageDraw.Draw(image)
-    last = len(trajectory) - 1
+    canvas = _Canvas(walker, trajectory, terrain, size)
+    centroids, last = trajectory.mean(axis=1), len(trajectory) - 1
     for i in sorted({round(t) for t in np.linspace(0, last, 5)[1:-1]} - {0, last}):
-        _draw_pose(draw, scene, walker, trajectory[i], 0.14)
-    _draw_pose(draw, scene, walker, trajectory[0], 0.35)
-    _draw_path(draw, scene, centroids)
-    _draw_pose(draw, scene, walker, trajectory[last], 1.0)
-    _label(draw, scene, _dx_text(centroids, last))
-    _save_raster(image, size).save(path, format="PNG", optimize=True)
+        canvas.pose(trajectory[i], 0.14)
+    canvas.pose(trajectory[0], 0.35)
+    canvas.path(centroids)
+    canvas.pose(trajectory[last])
+    canvas.label(_moved(centroids))
+    canvas.image().save(path, format="PNG", optimize=True)
     return path
 
 
@@ -224,57 +210,26 @@ def render_gif(
     path: str | Path,
     *,
     frame_duration_ms: int,
-    size: tuple[int, int] = (640, 360),
+    size: Size = (640, 360),
 ) -> Path:
-    """An animated GIF, one frame per trajectory frame, looping forever."""
-    trajectory, path = _checked(walker, trajectory), Path(path)
-    if frame_duration_ms <= 0:
-        raise ConfigError(f"frame_duration_ms must be > 0, got {frame_duration_ms}")
-    scene = _scene(walker, trajectory, terrain, _big(size))
-    background = _background(scene)
-    frames = (
-        _gif_frame(scene, background, walker, trajectory, i, frame_duration_ms)
-        for i in range(len(trajectory))
-    )
-    palette = _save_raster(
-        _gif_frame(scene, background, walker, trajectory, len(trajectory) - 1, frame_duration_ms), size
-    )
-    palette = palette.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    quantized = (_save_raster(f, size).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames)
-    first = next(quantized)
-    first.save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=quantized,
-        duration=frame_duration_ms,
-        loop=0,
-        disposal=1,
-        optimize=False,
-    )
+    """An animated GIF looping forever: one frame per trajectory frame, each distinct (a clock, a bar)."""
+    trajectory, path = _checked(walker, trajectory, frame_duration_ms), Path(path)
+    canvas, n = _Canvas(walker, trajectory, terrain, size), len(trajectory)
+    canvas.pose(trajectory[0], 0.25)
+    canvas.keep()
+    decimals = 2 if frame_duration_ms % 10 == 0 else 3  # exact times, so no two frames look the same
+
+    def frame(i: int) -> Image.Image:
+        centroids = trajectory[: i + 1].mean(axis=1)
+        canvas.path(centroids)
+        canvas.pose(trajectory[i])
+        canvas.label(f"t = {i * frame_duration_ms / 1000:.{decimals}f} s    {_moved(centroids)}", (i + 1) / n)
+        return canvas.image()
+
+    palette = frame(n - 1).quantize(colors=128, method=Image.Quantize.MEDIANCUT)  # the fullest frame
+    frames = (frame(i).quantize(palette=palette, dither=Image.Dither.NONE) for i in range(n))
+    next(frames).save(path, append_images=frames, duration=frame_duration_ms, **_GIF_OPTIONS)
     return path
-
-
-def _gif_frame(
-    scene: _Scene,
-    background: Image.Image,
-    walker: Walker,
-    trajectory: np.ndarray,
-    i: int,
-    frame_duration_ms: int,
-) -> Image.Image:
-    image = background.copy()
-    draw = ImageDraw.Draw(image)
-    centroids = trajectory[: i + 1].mean(axis=1)
-    _draw_path(draw, scene, centroids)
-    _draw_pose(draw, scene, walker, trajectory[i], 1.0)
-    decimals = 2 if frame_duration_ms % 10 == 0 else 3  # exact times: no two frames look the same
-    _label(draw, scene, f"t = {i * frame_duration_ms / 1000:.{decimals}f} s    {_dx_text(centroids, i)}")
-    w, h = scene.view.size
-    k, done = scene.view.density, (i + 1) / len(trajectory)
-    draw.rectangle([0, h - 4 * k, w, h], fill=_mix(_GROUND, 0.9))
-    draw.rectangle([0, h - 4 * k, w * done, h], fill=_BAR)
-    return image
 
 
 def render_html(
@@ -287,79 +242,63 @@ def render_html(
     title: str = "",
 ) -> Path:
     """One self-contained HTML file: an inline SVG animated by a small script, with play/pause; no network."""
-    trajectory, path = _checked(walker, trajectory), Path(path)
-    if frame_duration_ms <= 0:
-        raise ConfigError(f"frame_duration_ms must be > 0, got {frame_duration_ms}")
-    scene = _scene(walker, trajectory, terrain, _HTML_SIZE)
-    view = scene.view
-    data = {
-        "dt": frame_duration_ms,
-        "view": [round(view.scale, 6), round(view.x0, 6), round(view.y0, 6), view.size[1]],
-        "springs": [[m.a, m.b] for m in walker.muscles],
-        "frames": np.round(trajectory, 3).reshape(len(trajectory), -1).tolist(),
-    }
-    heading = f"<h1>{html.escape(title)}</h1>" if title else ""
+    trajectory, path = _checked(walker, trajectory, frame_duration_ms), Path(path)
+    view, start = _view(walker, trajectory, terrain, _HTML_SIZE), np.round(trajectory[0], 3)
+    (w, h), s = view.size, view.scale
+    fills, edges = _terrain(view, terrain, walker.width / 2)
+    ghost, springs = (
+        "".join(_line(start[m.a], start[m.b], _mix(_spring_colour(m.kind), f)) for m in walker.muscles)
+        for f in (0.35, 1.0)
+    )
+    frames = np.round(trajectory, 3).reshape(len(trajectory), -1).tolist()
+    data = {"dt": frame_duration_ms, "springs": [[m.a, m.b] for m in walker.muscles], "frames": frames}
     page = _PAGE.format(
         title=html.escape(title or "Sodarace walker"),
-        heading=heading,
-        svg=_svg(scene, walker, trajectory[0]),
+        heading=f"<h1>{html.escape(title)}</h1>" if title else "",
+        w=w, h=h, sky=_SKY, ground=_GROUND, edge=_EDGE, text=_TEXT, trail=_TRAIL, joint=_JOINT,
+        start_line=_mix(_TEXT, 0.3),
+        start=" ".join(f"{v:.1f}" for v in view.px((0.0, 0.0))),
+        fills="".join(f'<polygon points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in p)}"/>' for p in fills),
+        edges="".join(_line(a, b, decimals=1) for a, b in edges),
+        wall=max(3, 1.2 * view.pen),
+        matrix=f"{s:.6g} 0 0 {-s:.6g} {-view.x0 * s:.6g} {h + view.y0 * s:.6g}",
+        pen=view.pen / s, unit=1 / s,
+        ghost=ghost, springs=springs,
+        joints="".join(f'<circle cx="{x:.3f}" cy="{y:.3f}" r="{view.joint_r / s:.4g}"/>' for x, y in start),
         last=len(trajectory) - 1,
         data=json.dumps(data, separators=(",", ":")),
         script=_SCRIPT,
-    )
+    )  # fmt: skip
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def _svg(scene: _Scene, walker: Walker, start: np.ndarray) -> str:
-    w, h = scene.view.size
-    sx, gy = scene.view.px((0.0, 0.0))
-    p = scene.view.px(start)
-    parts = [
-        f'<svg id="stage" viewBox="0 0 {w} {h}" role="img"><rect width="{w}" height="{h}" fill="{_SKY}"/>'
-    ]
-    parts.append(f'<line x1="{sx:.1f}" y1="{gy:.1f}" x2="{sx:.1f}" y2="0" class="start"/>')
-    parts += [
-        f'<polygon points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in poly)}" fill="{_GROUND}"/>'
-        for poly in scene.fills
-    ]
-    edge = max(3, 1.2 * scene.pen)
-    parts += [_svg_line(a, b, _EDGE, edge) for a, b in scene.edges]
-    colours = {MuscleKind.MUSCLE: _MUSCLE, MuscleKind.DISTANCE: _BONE}
-    for group, strength in (("ghost", 0.35), ("springs", 1.0)):
-        parts.append(f'<g id="{group}" stroke-linecap="round">')
-        parts += [
-            _svg_line(p[m.a], p[m.b], "#%02x%02x%02x" % _mix(colours[m.kind], strength), scene.pen)
-            for m in walker.muscles
-        ]
-        parts.append("</g>")
-        if group == "ghost":
-            parts.append(f'<polyline id="trail" fill="none" stroke="{_TRAIL}" stroke-width="1.5" points=""/>')
-    parts.append(f'<g id="joints" fill="{_JOINT}" stroke="{_SKY}" stroke-width="1">')
-    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{scene.joint_r:.1f}"/>' for x, y in p]
-    parts.append(f'</g><text id="clock" x="12" y="26" fill="{_TEXT}">t = 0.00 s</text></svg>')
-    return "\n".join(parts)
-
-
-def _svg_line(a: object, b: object, colour: str, width: float) -> str:
-    (x1, y1), (x2, y2) = a, b  # type: ignore[misc]
-    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="{width:.1f}"/>'
+def _line(a: np.ndarray, b: np.ndarray, colour: str = "", decimals: int = 3) -> str:
+    x1, y1, x2, y2 = (f"{v:.{decimals}f}" for v in (*a, *b))
+    return f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"' + (f' stroke="{colour}"/>' if colour else "/>")
 
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ margin: 0; padding: 16px; background: #eceae4; font: 14px system-ui, sans-serif; color: #3a3d42; }}
+body {{ margin: 0; padding: 16px; background: #eceae4; font: 14px system-ui, sans-serif; color: {text}; }}
 main {{ max-width: 960px; margin: auto; }} h1 {{ font-size: 18px; font-weight: 600; }}
 svg {{ width: 100%; height: auto; display: block; border-radius: 6px; box-shadow: 0 1px 4px #0002; }}
-.start {{ stroke: #3a3d4255; stroke-dasharray: 4 4; }} #clock {{ font: 15px system-ui, sans-serif; }}
-.controls {{ display: flex; gap: 12px; align-items: center; margin-top: 10px; }}
-.controls input {{ flex: 1; }} button {{ min-width: 72px; }}
+#clock {{ font: 15px system-ui, sans-serif; paint-order: stroke; }}
+.controls {{ display: flex; gap: 12px; margin-top: 10px; }} .controls input {{ flex: 1; }}
 </style></head>
 <body><main>{heading}
-{svg}
+<svg id="stage" viewBox="0 0 {w} {h}" role="img"><rect width="{w}" height="{h}" fill="{sky}"/>
+<path d="M{start}V0" stroke="{start_line}" stroke-dasharray="4 4"/>
+<g fill="{ground}">{fills}</g><g stroke="{edge}" stroke-width="{wall:.4g}">{edges}</g>
+<g transform="matrix({matrix})" stroke-linecap="round" stroke-width="{pen:.4g}">
+<g id="ghost">{ghost}</g>
+<polyline id="trail" fill="none" stroke="{trail}" stroke-width="{unit:.4g}" stroke-opacity="0.9" points=""/>
+<g id="springs">{springs}</g>
+<g id="joints" fill="{joint}" stroke="{sky}" stroke-width="{unit:.4g}">{joints}</g></g>
+<text id="clock" x="12" y="26" fill="{text}" stroke="{sky}" stroke-width="4">t = 0.00 s</text></svg>
 <div class="controls"><button id="play" type="button">Pause</button>
-<input id="scrub" type="range" min="0" max="{last}" value="0"></div>
+<input id="scrub" type="range" min="0" max="{last}" value="0" aria-label="frame"></div>
 </main>
 <script id="walker-data" type="application/json">{data}</script>
 <script>{script}</script>
@@ -367,41 +306,33 @@ svg {{ width: 100%; height: auto; display: block; border-radius: 6px; box-shadow
 """
 
 _SCRIPT = """
-const d = JSON.parse(document.getElementById("walker-data").textContent);
-const [scale, x0, y0, height] = d.view, n = d.frames.length;
-const lines = [...document.querySelectorAll("#springs line")], dots = [...document.querySelectorAll("#joints circle")];
-const trail = document.getElementById("trail"), clock = document.getElementById("clock");
-const button = document.getElementById("play"), scrub = document.getElementById("scrub");
-const X = (x) => ((x - x0) * scale).toFixed(1), Y = (y) => (height - (y - y0) * scale).toFixed(1);
-const centroid = d.frames.map((f) => {
+const d = JSON.parse(document.getElementById("walker-data").textContent), n = d.frames.length;
+const $ = (id) => document.getElementById(id), lines = $("springs").children, dots = $("joints").children;
+const set = (el, values) => Object.entries(values).forEach(([k, v]) => el.setAttribute(k, v));
+const centre = d.frames.map((f) => {
   let x = 0, y = 0;
   for (let j = 0; j < f.length; j += 2) { x += f[j]; y += f[j + 1]; }
-  return X(2 * x / f.length) + "," + Y(2 * y / f.length);
+  return (2 * x / f.length).toFixed(3) + "," + (2 * y / f.length).toFixed(3);
 });
 let frame = 0, playing = true, last = null;
 function show(i) {
-  frame = i;
-  const f = d.frames[i], set = (el, k, v) => el.setAttribute(k, v);
-  d.springs.forEach(([a, b], k) => {
-    set(lines[k], "x1", X(f[2 * a])); set(lines[k], "y1", Y(f[2 * a + 1]));
-    set(lines[k], "x2", X(f[2 * b])); set(lines[k], "y2", Y(f[2 * b + 1]));
-  });
-  dots.forEach((c, j) => { set(c, "cx", X(f[2 * j])); set(c, "cy", Y(f[2 * j + 1])); });
-  trail.setAttribute("points", centroid.slice(0, i + 1).join(" "));
-  clock.textContent = "t = " + (i * d.dt / 1000).toFixed(2) + " s";
-  scrub.value = i;
+  const f = d.frames[(frame = i)];
+  const at = (j) => [f[2 * j], f[2 * j + 1]];
+  d.springs.forEach(([a, b], k) => set(lines[k], { x1: at(a)[0], y1: at(a)[1], x2: at(b)[0], y2: at(b)[1] }));
+  for (let j = 0; j < dots.length; j++) set(dots[j], { cx: at(j)[0], cy: at(j)[1] });
+  $("trail").setAttribute("points", centre.slice(0, i + 1).join(" "));
+  $("clock").textContent = "t = " + (i * d.dt / 1000).toFixed(2) + " s";
+  $("scrub").value = i;
 }
 function tick(now) {
-  if (playing) {
-    if (last === null) last = now;
-    const steps = Math.floor((now - last) / d.dt);
-    if (steps > 0) { last += steps * d.dt; show((frame + steps) % n); }
-  }
+  const steps = playing && last !== null ? Math.floor((now - last) / d.dt) : 0;
+  if (playing && last === null) last = now;
+  if (steps > 0) { last += steps * d.dt; show((frame + steps) % n); }
   requestAnimationFrame(tick);
 }
-function setPlaying(on) { playing = on; last = null; button.textContent = on ? "Pause" : "Play"; }
-button.onclick = () => setPlaying(!playing);
-scrub.oninput = () => { setPlaying(false); show(Number(scrub.value)); };
+function play(on) { playing = on; last = null; $("play").textContent = on ? "Pause" : "Play"; }
+$("play").onclick = () => play(!playing);
+$("scrub").oninput = () => { play(false); show(Number($("scrub").value)); };
 show(0);
 requestAnimationFrame(tick);
 """
