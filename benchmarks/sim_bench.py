@@ -30,7 +30,7 @@ def main() -> None:
         bench_walker(name, walker, steps=args.steps, repeat=args.repeat)
         for name, walker in default_bench_walkers()
     ]
-    Console().print(sim_bench_table(rows))
+    Console(width=140).print(sim_bench_table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "date": time.strftime("%Y-%m-%d"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -40,26 +39,37 @@ class SimBenchRow:
     def speedup_over_naive(self) -> float:
         return self.naive_us / self.fast_us
 
+    @property
+    def speedup_ceiling(self) -> float:
+        """naive / floor: the speed-up a muscle update costing nothing at all would reach."""
+        return self.naive_us / self.floor_us
+
     def to_dict(self) -> dict[str, float | int | str]:
-        return asdict(self) | {"over_floor": self.over_floor, "speedup_over_naive": self.speedup_over_naive}
+        return asdict(self) | {
+            "over_floor": self.over_floor,
+            "speedup_over_naive": self.speedup_over_naive,
+            "speedup_ceiling": self.speedup_ceiling,
+        }
 
 
 def bench_walker(name: str, walker: Walker, *, steps: int = 2000, repeat: int = 5) -> SimBenchRow:
-    """Times each loop `repeat` times over `steps` steps from a fresh world; keeps the best per-step time."""
+    """Times each loop over `steps` steps from a fresh world, `repeat` rounds interleaved so that drift in
+    the machine's speed hits all loops alike; keeps each loop's best per-step time."""
     config = SimConfig()
+    loops = {"floor": _floor, "fast": _fast, "naive": _naive}
+    best = dict.fromkeys(loops, math.inf)
+    for _ in range(repeat):
+        for key, loop in loops.items():
+            best[key] = min(best[key], loop(walker, config, steps) / steps * 1e6)
     return SimBenchRow(
         walker=name,
         joints=len(walker.joints),
         muscles=len(walker.muscles),
-        floor_us=_best_us(lambda: _floor(walker, config, steps), steps, repeat),
-        fast_us=_best_us(lambda: _fast(walker, config, steps), steps, repeat),
-        naive_us=_best_us(lambda: _naive(walker, config, steps), steps, repeat),
+        floor_us=best["floor"],
+        fast_us=best["fast"],
+        naive_us=best["naive"],
         evals_per_s=_evals_per_second(walker, config, repeat),
     )
-
-
-def _best_us(loop: Callable[[], float], steps: int, repeat: int) -> float:
-    return min(loop() for _ in range(repeat)) / steps * 1e6
 
 
 def _floor(walker: Walker, config: SimConfig, steps: int) -> float:
