@@ -23,15 +23,15 @@ _RUNAWAY_LIMIT = 10_000
 class Joint(tuple):
     """A joint handle. It is also the (x, y) tuple, since published programs index it like one."""
 
-    index: int
+    number: int  # position in the creator's joint list (not `index`: that is tuple.index)
 
-    def __new__(cls, x: float, y: float, index: int) -> Joint:
+    def __new__(cls, x: float, y: float, number: int) -> Joint:
         joint = super().__new__(cls, (x, y))
-        joint.index = index
+        joint.number = number
         return joint
 
     def __getnewargs__(self) -> tuple[float, float, int]:  # copy, deepcopy and pickle rebuild through this
-        return (self[0], self[1], self.index)
+        return (self[0], self[1], self.number)
 
     @property
     def x(self) -> float:
@@ -76,16 +76,16 @@ class walker_creator:  # noqa: N801 - the name programs are written against
     def _index_of(self, handle: Any, name: str) -> int:
         if (
             isinstance(handle, Joint)
-            and handle.index < len(self.joints)
-            and self.joints[handle.index] is handle
+            and handle.number < len(self.joints)
+            and self.joints[handle.number] is handle
         ):
-            return handle.index
+            return handle.number
         if isinstance(handle, int) and not isinstance(handle, bool) and 0 <= handle < len(self.joints):
             return handle
         if isinstance(handle, tuple | list) and len(handle) == 2:
             for joint in self.joints:  # a plain (x, y) pair: find the joint at that position
                 if (joint.x, joint.y) == tuple(handle):
-                    return joint.index
+                    return joint.number
         raise ValueError(f"add_muscle: {name}={handle!r} is not a joint returned by add_joint")
 
 
@@ -97,25 +97,19 @@ def _as_float(name: str, value: Any) -> float:
 
 def _muscle_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, float, float]:
     """Returns (active, amplitude, phase) for either call form."""
+    paper_form = bool(args and isinstance(args[0], bool)) or "active" in kwargs
+    names: tuple[str, ...] = ("active", "amplitude", "phase") if paper_form else ("amplitude", "phase")
     if len(args) > 3:
         raise TypeError(f"add_muscle takes at most 5 positional arguments, got {len(args) + 2}")
-    if (args and isinstance(args[0], bool)) or "active" in kwargs:
-        names = ("active", "amplitude", "phase")
-        defaults: dict[str, Any] = {"amplitude": 0.0, "phase": 0.0}
-    else:
-        names = ("amplitude", "phase")
-        defaults = {"amplitude": 0.0, "phase": 0.0}
-        if len(args) > 2:
-            raise TypeError(
-                "add_muscle(j0, j1, amplitude, phase): third argument must be a bool for 'active'"
-            )
-    values = dict(defaults) | dict(zip(names, args, strict=False))
-    for key, value in kwargs.items():
+    if len(args) > len(names):
+        raise TypeError("add_muscle(j0, j1, amplitude, phase): third argument must be a bool for 'active'")
+    positional = dict(zip(names, args, strict=False))
+    for key in kwargs:
         if key not in names:
             raise TypeError(f"add_muscle got an unexpected keyword argument {key!r}")
-        if key in dict(zip(names, args, strict=False)):
+        if key in positional:
             raise TypeError(f"add_muscle got multiple values for argument {key!r}")
-        values[key] = value
+    values = {"amplitude": 0.0, "phase": 0.0} | positional | kwargs
     amplitude, phase = _as_float("amplitude", values["amplitude"]), _as_float("phase", values["phase"])
-    active = bool(values["active"]) if "active" in values else (amplitude != 0.0 or phase != 0.0)
+    active = bool(values["active"]) if paper_form else (amplitude != 0.0 or phase != 0.0)
     return active, amplitude, phase

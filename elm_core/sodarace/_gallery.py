@@ -6,7 +6,9 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from elm_core.errors import ConfigError
+import numpy as np
+
+from elm_core.errors import ConfigError, StateError
 from elm_core.sodarace._program import ProgramResult
 from elm_core.sodarace._render import render_gif, render_html, render_png
 from elm_core.sodarace._simulator import SimConfig, SimResult, simulate
@@ -17,24 +19,36 @@ FRAMES_PER_SECOND = 20
 GALLERY_GIF_SIZE = (480, 270)  # the page shows them about 340 px wide
 
 
-def record(walker: Walker, config: SimConfig, terrain: Terrain) -> tuple[SimResult, int]:
-    """Simulates, recording about FRAMES_PER_SECOND frames; returns the result and frame duration (ms)."""
+@dataclass(frozen=True)
+class Film:
+    result: SimResult
+    frames: np.ndarray  # (frames, joints, 2): up to the end, or up to where an unstable run stopped
+    frame_duration_ms: int
+
+
+def record(walker: Walker, config: SimConfig, terrain: Terrain) -> Film:
+    """Simulates, recording about FRAMES_PER_SECOND frames."""
     record_every = max(1, round(config.steps_per_second / FRAMES_PER_SECOND))
     result = simulate(walker, config, terrain, record_every=record_every)
-    return result, round(1000 * record_every / config.steps_per_second)
+    assert result.trajectory is not None  # always recorded when record_every > 0
+    return Film(result, result.trajectory, round(1000 * record_every / config.steps_per_second))
 
 
 def render_film(walker: Walker, config: SimConfig, terrain: Terrain, path: Path, *, title: str = "") -> Path:
     """Simulates `walker` and writes a .gif or .html animation or a .png still, chosen by the suffix."""
     if path.suffix not in (".gif", ".html", ".png"):
         raise ConfigError(f"cannot render to {path.name!r}: use .gif, .html or .png")
-    result, frame_ms = record(walker, config, terrain)
+    film = record(walker, config, terrain)
+    if not film.result.ok:
+        raise StateError(f"nothing to draw: the simulation ended {film.result.status}: {film.result.message}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gif":
-        return render_gif(walker, result.trajectory, terrain, path, frame_duration_ms=frame_ms)
+        return render_gif(walker, film.frames, terrain, path, frame_duration_ms=film.frame_duration_ms)
     if path.suffix == ".html":
-        return render_html(walker, result.trajectory, terrain, path, frame_duration_ms=frame_ms, title=title)
-    return render_png(walker, result.trajectory, terrain, path)
+        return render_html(
+            walker, film.frames, terrain, path, frame_duration_ms=film.frame_duration_ms, title=title
+        )
+    return render_png(walker, film.frames, terrain, path)
 
 
 @dataclass
@@ -60,32 +74,23 @@ def write_gallery(entries: list[GalleryEntry], config: SimConfig, terrain: Terra
     """Simulates every entry, writes <name>.gif/.png/.html for each and an index.html summary page."""
     out.mkdir(parents=True, exist_ok=True)
     for entry in entries:
-        if not entry.program.ok:
-            continue
         walker = entry.program.walker
-        entry.simulation, frame_ms = record(walker, config, terrain)
-        if entry.simulation.ok:
-            trajectory = entry.simulation.trajectory
-            render_gif(
-                walker,
-                trajectory,
-                terrain,
-                out / f"{entry.name}.gif",
-                frame_duration_ms=frame_ms,
-                size=GALLERY_GIF_SIZE,
-            )
-            render_png(walker, trajectory, terrain, out / f"{entry.name}.png")
-            render_html(
-                walker,
-                trajectory,
-                terrain,
-                out / f"{entry.name}.html",
-                frame_duration_ms=frame_ms,
-                title=entry.name,
-            )
+        if walker is None:
+            continue
+        film = record(walker, config, terrain)
+        entry.simulation = film.result
+        if film.result.ok:
+            _draw(entry.name, walker, film, terrain, out)
     index = out / "index.html"
     index.write_text(_page(entries, config, terrain))
     return index
+
+
+def _draw(name: str, walker: Walker, film: Film, terrain: Terrain, out: Path) -> None:
+    ms = film.frame_duration_ms
+    render_gif(walker, film.frames, terrain, out / f"{name}.gif", frame_duration_ms=ms, size=GALLERY_GIF_SIZE)
+    render_png(walker, film.frames, terrain, out / f"{name}.png")
+    render_html(walker, film.frames, terrain, out / f"{name}.html", frame_duration_ms=ms, title=name)
 
 
 def _card(entry: GalleryEntry) -> str:

@@ -62,8 +62,7 @@ class ProgramFailure(Exception):
 
 def _creator_module() -> types.ModuleType:
     module = types.ModuleType("walk_creator")
-    module.walker_creator = walker_creator
-    module.query_cppn = query_cppn
+    module.__dict__.update(walker_creator=walker_creator, query_cppn=query_cppn)
     return module
 
 

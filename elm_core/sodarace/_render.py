@@ -12,6 +12,7 @@ import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
@@ -24,7 +25,13 @@ _SKY, _GROUND, _EDGE, _TEXT = "#f6f5f1", "#454a52", "#24272c", "#3a3d42"
 _BONE, _MUSCLE, _JOINT, _TRAIL, _BAR = "#555a62", "#e4572e", "#1c1e22", "#2f7fc1", "#f0a35e"
 _PAD_SIDE, _PAD_TOP, _PAD_BOTTOM = 0.05, 0.13, 0.16  # fractions of the picture left around the content
 _SUPERSAMPLE = 2  # rasters are drawn this much larger, then downsampled: cheap antialiasing
-_GIF_OPTIONS = {"format": "GIF", "save_all": True, "loop": 0, "disposal": 1, "optimize": False}
+_GIF_OPTIONS: dict[str, Any] = {
+    "format": "GIF",
+    "save_all": True,
+    "loop": 0,
+    "disposal": 1,
+    "optimize": False,
+}
 _HTML_SIZE = (960, 360)
 
 Size = tuple[int, int]
@@ -67,8 +74,8 @@ def _view(walker: Walker, trajectory: np.ndarray, terrain: Terrain, size: Size) 
     """The trajectory's bounding box and the terrain points near it (a wall's foot, a tunnel's mouth)."""
     points = trajectory.reshape(-1, 2)
     lo, hi = np.minimum(points.min(axis=0), [np.inf, 0.0]), points.max(axis=0)  # the ground always shows
-    reach = max(0.3 * float(np.max(hi - lo)), 1.25 * terrain.wall_gap)
-    reach = np.array([reach, max(reach, 1.25 * terrain.tunnel_height)])
+    across = max(0.3 * float(np.max(hi - lo)), 1.25 * terrain.wall_gap)
+    reach = np.array([across, max(across, 1.25 * terrain.tunnel_height)])
     ends = np.array(terrain.segments(walker.width / 2)).reshape(-1, 2)
     ends = ends[np.all(np.abs(ends - (lo + hi) / 2) <= (hi - lo) / 2 + reach, axis=1)]
     lo, hi = np.vstack([ends, [lo]]).min(axis=0), np.vstack([ends, [hi]]).max(axis=0)

@@ -224,7 +224,9 @@ class _World:
             if k % check_every == 0 or k == config.steps:
                 problem = _health_problem(self.positions())
                 if problem:
-                    return SimResult(SimStatus.UNSTABLE, 0.0, descriptors, k, f"step {k}: {problem}")
+                    frames_so_far = np.stack(frames) if record_every else None
+                    message = f"step {k}: {problem}"
+                    return SimResult(SimStatus.UNSTABLE, 0.0, descriptors, k, message, frames_so_far)
         end = self.positions()
         total = float(self.masses.sum())
         fitness = float((self.masses @ end[:, 0] - self.masses @ start[:, 0]) / total)

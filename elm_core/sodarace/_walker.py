@@ -138,11 +138,14 @@ def _reject(rule: WalkerRule, element: str, detail: str) -> InvalidWalkerError:
 def _split(data: Any) -> tuple[list[Any], list[Any]]:
     if not isinstance(data, dict):
         raise _reject(WalkerRule.MALFORMED, "walker", f"expected a dict, got {type(data).__name__}")
-    joints, muscles = data.get("joints"), data.get("muscles")
-    for key, value in (("joints", joints), ("muscles", muscles)):
-        if not isinstance(value, list | tuple):
-            raise _reject(WalkerRule.MALFORMED, key, f"expected a list, got {type(value).__name__}")
-    return list(joints), list(muscles)
+    return _list(data, "joints"), _list(data, "muscles")
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if not isinstance(value, list | tuple):
+        raise _reject(WalkerRule.MALFORMED, key, f"expected a list, got {type(value).__name__}")
+    return list(value)
 
 
 def _check_counts(joints: list[Any], muscles: list[Any], limits: WalkerLimits) -> None:
@@ -183,9 +186,10 @@ def _parse_index(value: Any, element: str, n_joints: int) -> int:
         raise _reject(
             WalkerRule.MALFORMED, element, f"joint index must be an int, got {type(value).__name__}"
         )
-    if not 0 <= value < n_joints:
-        raise _reject(WalkerRule.INDEX_OUT_OF_RANGE, element, f"joint index {value} not in [0, {n_joints})")
-    return int(value)
+    index = int(value)
+    if not 0 <= index < n_joints:
+        raise _reject(WalkerRule.INDEX_OUT_OF_RANGE, element, f"joint index {index} not in [0, {n_joints})")
+    return index
 
 
 def _parse_muscle(k: int, muscle: Any, n_joints: int, limits: WalkerLimits) -> Muscle:

@@ -112,7 +112,10 @@ def render_command(
     loaded = _load(spec)
     if not loaded.result.ok:
         raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
-    path = render_film(loaded.result.walker, config, world, out, title=loaded.name)
+    try:
+        path = render_film(loaded.result.walker, config, world, out, title=loaded.name)
+    except ElmError as e:
+        raise _fail(str(e), code=1) from e
     console.print(f"wrote {path}")
 
 

@@ -165,7 +165,7 @@ def test_add_joint_rejects_non_numbers(x: Any, y: Any) -> None:
 def test_add_joint_stores_floats_and_numbers_joints_in_order() -> None:
     wc = walker_creator()
     joints = [wc.add_joint(k, 2 * k) for k in range(5)]
-    assert [j.index for j in joints] == list(range(5))
+    assert [j.number for j in joints] == list(range(5))
     assert wc.get_walker()["joints"] == [[float(k), float(2 * k)] for k in range(5)]
     assert all(isinstance(v, float) for pair in wc.get_walker()["joints"] for v in pair)
 
