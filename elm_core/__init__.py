@@ -3,6 +3,24 @@
 No gRPC, no containers: services wrap this library, they never reach past it.
 """
 
-from elm_core.errors import ConfigError, ElmError, InvalidWalkerError, NotFoundError, StateError
+from elm_core.errors import (
+    BackendUnavailableError,
+    BackpressureError,
+    ConfigError,
+    ElmError,
+    InvalidRequestError,
+    InvalidWalkerError,
+    NotFoundError,
+    StateError,
+)
 
-__all__ = ["ConfigError", "ElmError", "InvalidWalkerError", "NotFoundError", "StateError"]
+__all__ = [
+    "BackendUnavailableError",
+    "BackpressureError",
+    "ConfigError",
+    "ElmError",
+    "InvalidRequestError",
+    "InvalidWalkerError",
+    "NotFoundError",
+    "StateError",
+]

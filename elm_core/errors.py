@@ -31,3 +31,15 @@ class InvalidWalkerError(ElmError):
         self.element = element
         self.detail = detail
         super().__init__(f"{rule}: {element}: {detail}" if element else f"{rule}: {detail}")
+
+
+class InvalidRequestError(ElmError):
+    """A request is malformed before anything runs (oversized or non-UTF-8 program, bad argument)."""
+
+
+class BackpressureError(ElmError):
+    """A bounded queue is full; retry later or slow down."""
+
+
+class BackendUnavailableError(ElmError):
+    """Infrastructure the call depends on (a sandbox zygote, a worker) failed; retrying may succeed."""
