@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from elm_core.sodarace.bench import bench_walker, default_bench_walkers
+from elm_core.sodarace.bench import bench_walker, benchmark_walker
+from services.cli._inputs import seed_walkers
 from services.cli.main import sim_bench_table
 
 
@@ -28,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [
         bench_walker(name, walker, steps=args.steps, repeat=args.repeat)
-        for name, walker in default_bench_walkers()
+        for name, walker in [*seed_walkers(), ("30j/80m", benchmark_walker())]
     ]
     Console(width=140).print(sim_bench_table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ process group, reaps everything, and reports raw facts; the supervisor classifie
 """
 
 import builtins
+import contextlib
 import ctypes
 import gc
 import json
@@ -32,6 +33,13 @@ _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP
 _SECCOMP_MODE_FILTER, _CLONE_NEWNET = 2, 0x40000000
 _CREATOR_MODULE_NAMES = frozenset({"walk_creator", "walker_creator", "walker"})
 _MESSAGE_CHARS = 240
+# Imported before any fork, so programs can import them even when the dedicated uid cannot read the
+# standard library's files (as with an interpreter installed under /root). Others may not import.
+PRELOADED_MODULES = (
+    "bisect", "cmath", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools",
+    "heapq", "itertools", "json", "math", "numbers", "operator", "random", "re", "statistics", "string",
+    "typing",
+)  # fmt: skip
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -213,7 +221,7 @@ def _child(settings, source, scratch, pipes, devnull, creator):
 
 
 def _watch(pid, result_r, output_r, settings):
-    """Collects the child's result and output until it exits or breaks a limit; returns (result, output, why)."""
+    """Collects result and output until the child exits or breaks a limit; returns (result, output, why)."""
     pidfd = os.pidfd_open(pid)
     deadline = time.monotonic() + settings["wall_time_s"]
     streams = {result_r: bytearray(), output_r: bytearray()}
@@ -250,10 +258,8 @@ def _watch(pid, result_r, output_r, settings):
 
 def _reap(pid):
     """Kills the child's process group, reaps it and anything orphaned to us; returns (status, rusage)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     _, status, usage = os.wait4(pid, 0)
     while True:  # orphans of the program (we are a subreaper); none exist while seccomp is on
         try:
@@ -382,6 +388,8 @@ def set_up(settings, devnull):
 
 def main():
     source_root = sys.argv[1]
+    for name in PRELOADED_MODULES:
+        __import__(name)
     creator = _import_creator(source_root)
     devnull = os.open(os.devnull, os.O_RDONLY)
     settings = read_frame(0)

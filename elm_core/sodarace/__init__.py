@@ -2,8 +2,7 @@
 
 from elm_core.sodarace._cppn import query_cppn
 from elm_core.sodarace._creator import Joint, walker_creator
-from elm_core.sodarace._gallery import GalleryEntry, render_film, write_gallery
-from elm_core.sodarace._program import ProgramResult, ProgramStatus, run_program, walker_data
+from elm_core.sodarace._film import Film, record, render_film
 from elm_core.sodarace._render import render_gif, render_html, render_png
 from elm_core.sodarace._seeds import SEED_NAMES, seed_source
 from elm_core.sodarace._simulator import (
@@ -21,12 +20,10 @@ from elm_core.sodarace._walker import Muscle, MuscleKind, Walker, WalkerLimits, 
 __all__ = [
     "SEED_NAMES",
     "Descriptors",
-    "GalleryEntry",
+    "Film",
     "Joint",
     "Muscle",
     "MuscleKind",
-    "ProgramResult",
-    "ProgramStatus",
     "SimConfig",
     "SimResult",
     "SimStatus",
@@ -38,14 +35,12 @@ __all__ = [
     "describe",
     "muscle_schedule",
     "query_cppn",
+    "record",
     "render_film",
     "render_gif",
     "render_html",
     "render_png",
-    "run_program",
     "seed_source",
     "simulate",
     "walker_creator",
-    "walker_data",
-    "write_gallery",
 ]

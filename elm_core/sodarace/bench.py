@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pymunk
 
-from elm_core.errors import StateError
 from elm_core.sodarace._simulator import SimConfig, _World, describe, simulate
 from elm_core.sodarace._terrain import Terrain
 from elm_core.sodarace._walker import MuscleKind, Walker
@@ -132,20 +131,6 @@ def _evals_per_second(walker: Walker, config: SimConfig, repeat: int) -> float:
         simulate(walker, config)
         best = min(best, time.perf_counter() - start)
     return 1.0 / best
-
-
-def default_bench_walkers() -> list[tuple[str, Walker]]:
-    """The four seeds and a 30-joint, 80-muscle walker: the walkers the performance targets name."""
-    from elm_core.sodarace._program import run_program
-    from elm_core.sodarace._seeds import SEED_NAMES, seed_source
-
-    named = []
-    for name in SEED_NAMES:
-        result = run_program(seed_source(name))
-        if result.walker is None:
-            raise StateError(f"seed {name} does not build: {result.status}: {result.message}")
-        named.append((name, result.walker))
-    return [*named, ("30j/80m", benchmark_walker())]
 
 
 def benchmark_walker(n_joints: int = 30, n_muscles: int = 80, seed: int = 0) -> Walker:

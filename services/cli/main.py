@@ -13,7 +13,7 @@ from rich.table import Table
 
 from elm_core.errors import ElmError
 from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
-from services.cli._inputs import LoadedWalker, load_walker
+from services.cli._inputs import LoadedWalker, load_walkers, seed_walkers
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=True)
@@ -32,9 +32,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load(spec: str) -> LoadedWalker:
+def _load(specs: list[str]) -> list[LoadedWalker]:
     try:
-        return load_walker(spec)
+        return load_walkers(specs)
     except ElmError as e:
         raise _fail(str(e)) from e
 
@@ -53,9 +53,9 @@ def simulate_command(
     seconds: SecondsOpt = DEFAULT_SECONDS,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run a walker program (in a child process), simulate its walker, print fitness and descriptors."""
+    """Run a walker program in the sandbox, simulate its walker, print fitness and descriptors."""
     config, world = _settings(terrain, seconds)
-    loaded = _load(spec)
+    (loaded,) = _load([spec])
     report: dict = {
         "status": loaded.result.status.value,
         "message": loaded.result.message,
@@ -109,7 +109,7 @@ def render_command(
     config, world = _settings(terrain, seconds)
     if out.suffix not in (".gif", ".html", ".png"):
         raise _fail(f"--out must end in .gif, .html or .png, got {out.name!r}")
-    loaded = _load(spec)
+    (loaded,) = _load([spec])
     if not loaded.result.ok:
         raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
     try:
@@ -129,15 +129,11 @@ def gallery_command(
     seconds: SecondsOpt = DEFAULT_SECONDS,
 ) -> None:
     """Simulate walkers and write their animations and a summary page (index.html) to --out."""
-    from elm_core.sodarace import GalleryEntry, write_gallery
+    from elm_core.report import GalleryEntry, write_gallery
 
     config, world = _settings(terrain, seconds)
-    entries = []
-    with console.status("simulating and rendering...") as status:
-        for spec in specs or list(SEED_NAMES):
-            status.update(f"simulating and rendering {spec}...")
-            loaded = _load(spec)
-            entries.append(GalleryEntry(loaded.name, loaded.result))
+    with console.status("running the programs in the sandbox, simulating and rendering..."):
+        entries = [GalleryEntry(loaded.name, loaded.result) for loaded in _load(specs or list(SEED_NAMES))]
         index = write_gallery(entries, config, world, out)
     for entry in entries:
         console.print(f"  {entry.name:<14} {entry.summary}")
@@ -154,16 +150,16 @@ def bench_sim_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """Time the simulator against the engine's floor (space.step) and the naive per-step loop."""
-    from elm_core.sodarace.bench import bench_walker, default_bench_walkers
+    from elm_core.sodarace.bench import bench_walker, benchmark_walker
 
-    named = default_bench_walkers()
     if walker:
         named = []
-        for spec in walker:
-            loaded = _load(spec)
+        for loaded in _load(walker):
             if not loaded.result.ok:
                 raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
             named.append((loaded.name, loaded.result.walker))
+    else:
+        named = [*seed_walkers(), ("30j/80m", benchmark_walker())]
     rows = [bench_walker(name, w, steps=steps, repeat=repeat) for name, w in named]
     if as_json:
         sys.stdout.write(json.dumps([row.to_dict() for row in rows]) + "\n")
@@ -202,6 +198,53 @@ def sim_bench_table(rows: list) -> Table:
         )
     table.caption = "floor = pymunk space.step() alone; naive/floor = the best any muscle update could do"
     return table
+
+
+@app.command("sandbox")
+def sandbox_command(
+    program: Annotated[Path | None, typer.Argument(help="A walker program to run in the sandbox.")] = None,
+    doctor: Annotated[
+        bool, typer.Option("--doctor", help="Print each isolation layer and whether it is active.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run a program in the sandbox and print its outcome, or list the isolation layers this host allows."""
+    from elm_core.sandbox import Sandbox
+
+    if doctor == (program is not None):
+        raise _fail("give either a PROGRAM or --doctor")
+    try:
+        with Sandbox() as sandbox:
+            if doctor:
+                _print_layers(sandbox.layers, as_json)
+                return
+            result = sandbox.run(program.read_bytes())
+    except (ElmError, OSError) as e:
+        raise _fail(str(e)) from e
+    report = {"status": result.status.value, "message": result.message,
+              "walker": result.walker.to_dict() if result.walker else None, "output": result.output,
+              "timings": result.timings}  # fmt: skip
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        console.print(f"[bold]{report['status']}[/bold] {report['message']}")
+        console.print(f"timings (ms): {', '.join(f'{k} {v:.1f}' for k, v in result.timings.items())}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _print_layers(layers: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(
+            json.dumps({k.value: {"active": a, "detail": d} for k, (a, d) in layers.items()}) + "\n"
+        )
+        return
+    table = Table(title="sandbox layers on this host")
+    for column in ("layer", "active", "detail"):
+        table.add_column(column)
+    for layer, (active, detail) in layers.items():
+        table.add_row(layer.value, "[green]yes[/green]" if active else "[red]no[/red]", detail)
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from elm_core.sodarace import run_program, seed_source
+from elm_core.sodarace import seed_source
 from services.cli.main import app
 
 runner = CliRunner()
@@ -33,8 +33,8 @@ def test_simulate_json_has_the_documented_schema(square_program):
     assert len(report["walker"]["joints"]) == 5
 
 
-def test_simulate_accepts_a_walker_json_and_a_seed_name(tmp_path):
-    walker = run_program(seed_source("radial")).walker
+def test_simulate_accepts_a_walker_json_and_a_seed_name(tmp_path, seed_walkers):
+    walker = seed_walkers["radial"]
     path = tmp_path / "radial.json"
     path.write_text(json.dumps(walker.to_dict()))
     from_json = json.loads(runner.invoke(app, ["simulate", str(path), "--seconds", "2", "--json"]).stdout)
@@ -108,3 +108,27 @@ def test_bench_sim_prints_rows_with_the_ratios(tmp_path, square_program):
     assert row["walker"] == "square"
     assert row["floor_us"] > 0 and row["fast_us"] > 0 and row["naive_us"] > 0
     assert row["speedup_over_naive"] == pytest.approx(row["naive_us"] / row["fast_us"])
+
+
+def test_sandbox_prints_the_outcome_as_json(tmp_path, square_program):
+    result = runner.invoke(app, ["sandbox", str(square_program), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "OK"
+    assert len(report["walker"]["joints"]) == 5
+    assert report["timings"]["total_ms"] > 0
+    hostile = tmp_path / "hostile.py"
+    hostile.write_text("import os\ndef make_walker():\n    os.system('true')\n")
+    result = runner.invoke(app, ["sandbox", str(hostile), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == "FORBIDDEN_OPERATION"
+
+
+def test_sandbox_doctor_lists_every_layer():
+    from elm_core.sandbox import Layer
+
+    result = runner.invoke(app, ["sandbox", "--doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    layers = json.loads(result.stdout)
+    assert set(layers) == {layer.value for layer in Layer}
+    assert layers["seccomp"]["active"] is True  # libseccomp is a dependency; the kernel allows filters

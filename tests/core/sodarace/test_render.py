@@ -11,7 +11,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from elm_core.errors import ConfigError
-from elm_core.sodarace import SimConfig, Terrain, TerrainKind, Walker, run_program, seed_source, simulate
+from elm_core.sandbox import run_program
+from elm_core.sodarace import SimConfig, Terrain, TerrainKind, Walker, seed_source, simulate
 from elm_core.sodarace._render import _clip, render_gif, render_html, render_png
 
 CONFIG = SimConfig(seconds=2.0)

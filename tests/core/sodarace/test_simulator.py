@@ -17,8 +17,6 @@ from elm_core.sodarace import (
     TerrainKind,
     Walker,
     muscle_schedule,
-    run_program,
-    seed_source,
     simulate,
 )
 from elm_core.sodarace.bench import benchmark_walker
@@ -27,13 +25,8 @@ SHORT = SimConfig(seconds=3.0)
 
 
 @pytest.fixture(scope="module")
-def seeds() -> dict[str, Walker]:
-    walkers = {}
-    for name in SEED_NAMES:
-        result = run_program(seed_source(name))
-        assert result.ok, f"{name}: {result.status} {result.message}"
-        walkers[name] = result.walker
-    return walkers
+def seeds(seed_walkers) -> dict[str, Walker]:
+    return seed_walkers
 
 
 def triangle(amplitude: float = 2.0) -> Walker:

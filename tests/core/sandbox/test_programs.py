@@ -1,9 +1,8 @@
-"""run_program: running walker programs in a child process, every outcome a typed result."""
+"""Walker programs through the sandbox: the API programs see, and every outcome a typed result."""
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -11,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from elm_core.errors import NotFoundError
-from elm_core.sodarace import (
-    SEED_NAMES,
-    ProgramStatus,
-    Walker,
-    WalkerLimits,
-    run_program,
-    seed_source,
-)
+from elm_core.sandbox import Outcome, Sandbox, SandboxConfig
+from elm_core.sodarace import SEED_NAMES, Walker, WalkerLimits, seed_source
 
 TIMEOUT_S = 5.0  # generous for programs that finish; the hang test uses its own short deadline
 
@@ -35,13 +28,31 @@ def make_walker():
 """
 
 
+_SANDBOXES: dict[tuple[float, WalkerLimits | None], Sandbox] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_sandboxes():
+    yield
+    while _SANDBOXES:
+        _SANDBOXES.popitem()[1].close()
+
+
+def run_program(source: str, timeout_s: float = TIMEOUT_S, limits: WalkerLimits | None = None):
+    """One warm sandbox per (deadline, limits) pair, shared by the tests of this module."""
+    if (timeout_s, limits) not in _SANDBOXES:
+        config = SandboxConfig(wall_time_s=timeout_s, walker_limits=limits or WalkerLimits())
+        _SANDBOXES[timeout_s, limits] = Sandbox(config)
+    return _SANDBOXES[timeout_s, limits].run(source)
+
+
 def run(source: str, **kwargs: object):
     kwargs.setdefault("timeout_s", TIMEOUT_S)
     return run_program(source, **kwargs)
 
 
 def assert_good_walker(result, limits: WalkerLimits | None = None) -> Walker:
-    assert result.status is ProgramStatus.OK, result.message
+    assert result.status is Outcome.OK, result.message
     assert result.ok
     assert isinstance(result.walker, Walker)
     # what came back is a validated walker
@@ -49,8 +60,9 @@ def assert_good_walker(result, limits: WalkerLimits | None = None) -> Walker:
     return result.walker
 
 
-def assert_no_child_left() -> None:
-    assert multiprocessing.active_children() == []
+def assert_gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 # ---- seeds ----------------------------------------------------------------------------------------
@@ -64,7 +76,6 @@ def test_every_seed_runs_and_validates(name: str, n_joints: int) -> None:
     walker = assert_good_walker(run(seed_source(name)))
     assert len(walker.joints) == n_joints
     assert any(m.amplitude != 0 for m in walker.muscles), "a seed should have active muscles"
-    assert_no_child_left()
 
 
 def test_all_seeds_are_covered_and_names_resolve() -> None:
@@ -96,7 +107,7 @@ def test_good_program_is_ok() -> None:
 )
 def test_syntax_error(source: str) -> None:
     result = run(source)
-    assert result.status is ProgramStatus.SYNTAX_ERROR
+    assert result.status is Outcome.SYNTAX_ERROR
     assert not result.ok
     assert result.walker is None
     assert result.message
@@ -109,7 +120,7 @@ def test_syntax_error(source: str) -> None:
 )
 def test_no_entry_point(source: str) -> None:
     result = run(source)
-    assert result.status is ProgramStatus.NO_ENTRY_POINT
+    assert result.status is Outcome.NO_ENTRY_POINT
     assert "make_walker" in result.message
 
 
@@ -137,7 +148,7 @@ def test_no_entry_point(source: str) -> None:
 )
 def test_program_error_names_exception_type_and_message(source: str, type_name: str, text: str) -> None:
     result = run(source)
-    assert result.status is ProgramStatus.PROGRAM_ERROR
+    assert result.status is Outcome.PROGRAM_ERROR
     assert type_name in result.message
     assert text in result.message
     assert result.walker is None
@@ -150,7 +161,7 @@ def test_program_error_names_exception_type_and_message(source: str, type_name: 
 )
 def test_non_json_result_is_a_program_error(returned: str) -> None:
     result = run(f"def make_walker():\n    return {returned}\n")
-    assert result.status is ProgramStatus.PROGRAM_ERROR
+    assert result.status is Outcome.PROGRAM_ERROR
     assert result.message
 
 
@@ -170,7 +181,7 @@ def test_non_json_result_is_a_program_error(returned: str) -> None:
 )
 def test_invalid_walker_names_the_rule(body: str, rule: str) -> None:
     result = run(f"def make_walker():\n    {body}\n")
-    assert result.status is ProgramStatus.INVALID_WALKER
+    assert result.status is Outcome.INVALID_WALKER
     assert rule in result.message
     assert result.walker is None
 
@@ -182,14 +193,14 @@ def test_huge_numbers_are_an_invalid_walker_not_an_exception() -> None:
         "    return {'joints': [[10**400, 0], [1, 0]], 'muscles': [[0, 1, {'type': 'distance'}]]}\n"
     )
     result = run(source)
-    assert result.status is ProgramStatus.INVALID_WALKER
+    assert result.status is Outcome.INVALID_WALKER
 
 
 def test_limits_are_applied_to_the_result() -> None:
     square = seed_source("square")  # has a muscle of amplitude 10
     assert_good_walker(run(square))
     strict = run(square, limits=WalkerLimits(max_amplitude=5.0))
-    assert strict.status is ProgramStatus.INVALID_WALKER
+    assert strict.status is Outcome.INVALID_WALKER
     assert "amplitude_too_large" in strict.message
     strong = (
         "def make_walker():\n"
@@ -197,54 +208,48 @@ def test_limits_are_applied_to_the_result() -> None:
         "    wc.add_muscle(wc.add_joint(0, 0), wc.add_joint(1, 0), True, 50.0, 0.0)\n"
         "    return wc\n"
     )
-    assert run(strong).status is ProgramStatus.INVALID_WALKER
+    assert run(strong).status is Outcome.INVALID_WALKER
     looser = WalkerLimits(max_amplitude=60.0)
     assert assert_good_walker(run(strong, limits=looser), looser).muscles[0].amplitude == 50.0
 
 
-def test_wall_timeout_kills_the_program(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
+def test_wall_timeout_kills_the_program() -> None:
     source = (
-        "import os, signal\n"
+        "import signal\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "import time\n"
         "def make_walker():\n"
-        "    while True:\n"
-        "        pass\n"
+        "    time.sleep(60)\n"
     )
     started = time.monotonic()
     result = run_program(source, timeout_s=1)
     elapsed = time.monotonic() - started
-    assert result.status is ProgramStatus.WALL_TIMEOUT
+    assert result.status is Outcome.WALL_TIMEOUT
     assert result.walker is None
     assert result.message
     assert 1.0 <= elapsed < 4.0
-    # the program's process is gone, and reaped: no child, not even a zombie, is left
-    assert_no_child_left()
-    pid = int(pid_file.read_text())
-    assert pid != os.getpid()
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert result.pid != os.getpid()
+    assert_gone(result.pid)
     # and the next program runs normally
     assert_good_walker(run(GOOD))
 
 
 @pytest.mark.parametrize(
-    ("source", "exit_text"),
+    ("source", "status", "text"),
     [
-        ("import os\ndef make_walker():\n    os._exit(3)\n", "3"),
-        ("import os, signal\ndef make_walker():\n    os.kill(os.getpid(), signal.SIGKILL)\n", "9"),
-        ("import os\nos._exit(0)\n", "0"),
+        ("import os\ndef make_walker():\n    os._exit(3)\n", Outcome.NO_RESULT, "exit code 3"),
+        ("import os, signal\ndef make_walker():\n    os.kill(os.getpid(), signal.SIGKILL)\n", Outcome.CRASH, "SIGKILL"),
+        ("import os\nos._exit(0)\n", Outcome.NO_RESULT, "exit code 0"),
     ],
     ids=["exit-3", "sigkill", "exit-0-at-import"],
 )
-def test_crash(source: str, exit_text: str) -> None:
+def test_dying_without_a_result(source: str, status: Outcome, text: str) -> None:
     result = run(source)
-    assert result.status is ProgramStatus.CRASH
-    assert exit_text in result.message
+    assert result.status is status
+    assert text in result.message
     assert result.walker is None
-    assert_no_child_left()
+    assert_gone(result.pid)
 
 
 def test_make_walker_may_return_the_creator() -> None:
@@ -330,12 +335,11 @@ def test_programs_cannot_change_the_parent() -> None:
 
 def test_a_failing_program_does_not_affect_the_next() -> None:
     failures = [
-        ("import os\nos._exit(1)\n", ProgramStatus.CRASH),
-        ("def make_walker():\n    raise RuntimeError('no')\n", ProgramStatus.PROGRAM_ERROR),
-        ("def make_walker(:\n", ProgramStatus.SYNTAX_ERROR),
-        ("def make_walker():\n    return {'joints': [], 'muscles': []}\n", ProgramStatus.INVALID_WALKER),
+        ("import os\nos._exit(1)\n", Outcome.NO_RESULT),
+        ("def make_walker():\n    raise RuntimeError('no')\n", Outcome.PROGRAM_ERROR),
+        ("def make_walker(:\n", Outcome.SYNTAX_ERROR),
+        ("def make_walker():\n    return {'joints': [], 'muscles': []}\n", Outcome.INVALID_WALKER),
     ]
     for source, status in failures:
         assert run(source).status is status
         assert_good_walker(run(GOOD))
-    assert_no_child_left()
