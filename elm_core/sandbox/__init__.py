@@ -5,7 +5,7 @@
 """
 
 from elm_core.sandbox._config import ExecutionResult, Layer, Outcome, SandboxConfig
-from elm_core.sandbox._pool import SandboxPool
+from elm_core.sandbox._pool import SandboxPool, WorkerPool
 from elm_core.sandbox._sandbox import Sandbox, check_source, run_program
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "SandboxPool",
+    "WorkerPool",
     "check_source",
     "run_program",
 ]

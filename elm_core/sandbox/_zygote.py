@@ -105,7 +105,8 @@ def _program_import(creator_module):
     return program_import
 
 
-def _namespace(walker_creator, query_cppn):
+def namespace_template(walker_creator, query_cppn):
+    """The globals every program starts with; built once in the zygote, copied (shallowly) per child."""
     creator_module = types.ModuleType("walk_creator")
     creator_module.__dict__.update(walker_creator=walker_creator, query_cppn=query_cppn)
     program_builtins = dict(vars(builtins))
@@ -135,13 +136,14 @@ def _classify(error):
     return "PROGRAM_ERROR"
 
 
-def run_program(source, walker_creator, query_cppn, result_limit):
+def run_program(source, template, result_limit):
     """Runs the program; returns the result frame (a dict) to send to the supervisor."""
+    walker_creator = template["walker_creator"]
     try:
         code = compile(source, "<program>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
         return {"status": "SYNTAX_ERROR", "message": _describe(e)}
-    namespace = _namespace(walker_creator, query_cppn)
+    namespace = dict(template)
     try:
         exec(code, namespace)
         entry = namespace.get("make_walker")
@@ -204,12 +206,12 @@ def _apply_layers(settings, scratch, result_w, output_w, devnull):
         raise OSError(ctypes.get_errno(), "seccomp")
 
 
-def _child(settings, source, scratch, pipes, devnull, creator):
+def _child(settings, source, scratch, pipes, devnull, template):
     result_r, result_w, output_r, output_w = pipes
     try:
         _apply_layers(settings, scratch, result_w, output_w, devnull)
         os.write(3, LAYERS_APPLIED)
-        reply = run_program(source, *creator, settings["result_limit_bytes"])
+        reply = run_program(source, template, settings["result_limit_bytes"])
         data = json.dumps(reply).encode()
         while data:
             data = data[os.write(3, data) :]
@@ -285,7 +287,7 @@ def _remove_tree(path):
     os.rmdir(path)
 
 
-def serve_one(settings, source, creator, devnull, serial):
+def serve_one(settings, source, template, devnull, serial):
     scratch = os.path.join(settings["scratch_root"], str(serial))
     os.mkdir(scratch, 0o700)
     if settings["drop_uid"]:
@@ -295,7 +297,7 @@ def serve_one(settings, source, creator, devnull, serial):
     started = time.perf_counter()
     pid = os.fork()
     if pid == 0:
-        _child(settings, source, scratch, (result_r, result_w, output_r, output_w), devnull, creator)
+        _child(settings, source, scratch, (result_r, result_w, output_r, output_w), devnull, template)
     forked = time.perf_counter()
     os.close(result_w)
     os.close(output_w)
@@ -390,7 +392,7 @@ def main():
     source_root = sys.argv[1]
     for name in PRELOADED_MODULES:
         __import__(name)
-    creator = _import_creator(source_root)
+    template = namespace_template(*_import_creator(source_root))
     devnull = os.open(os.devnull, os.O_RDONLY)
     settings = read_frame(0)
     settings["max_fd"] = os.sysconf("SC_OPEN_MAX")
@@ -406,7 +408,7 @@ def main():
             except EOFError:
                 return
             serial += 1
-            write_frame(1, serve_one(settings, request["source"], creator, devnull, serial))
+            write_frame(1, serve_one(settings, request["source"], template, devnull, serial))
     finally:
         _remove_tree(settings["scratch_root"])
 

@@ -98,6 +98,7 @@ class SimConfig:
 class SimStatus(enum.StrEnum):
     OK = "OK"
     UNSTABLE = "UNSTABLE"  # the integration produced a non-finite or exploded position
+    TIMEOUT = "SIMULATION_TIMEOUT"  # a simulation process overran its deadline (see elm_core.evaluation)
 
 
 @dataclass(frozen=True)
