@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -239,7 +238,11 @@ def test_wall_timeout_kills_the_program() -> None:
     ("source", "status", "text"),
     [
         ("import os\ndef make_walker():\n    os._exit(3)\n", Outcome.NO_RESULT, "exit code 3"),
-        ("import os, signal\ndef make_walker():\n    os.kill(os.getpid(), signal.SIGKILL)\n", Outcome.CRASH, "SIGKILL"),
+        (
+            "import os, signal\ndef make_walker():\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+            Outcome.CRASH,
+            "SIGKILL",
+        ),
         ("import os\nos._exit(0)\n", Outcome.NO_RESULT, "exit code 0"),
     ],
     ids=["exit-3", "sigkill", "exit-0-at-import"],
