@@ -216,6 +216,9 @@ def _child(settings, source, scratch, pipes, devnull, template):
         while data:
             data = data[os.write(3, data) :]
     finally:
+        for stream in (sys.stdout, sys.stderr):  # what the program printed is still in Python's buffers
+            with contextlib.suppress(BaseException):
+                stream.flush()
         os._exit(0)
 
 
