@@ -53,7 +53,7 @@ def test_a_program_cannot_forge_its_fitness(evaluator, seed_walkers):
         '    print(\'{"status": "OK", "fitness": 1e9}\')\n'
         "    for fd in range(3, 10):\n"
         "        try:\n"
-        '            os.write(fd, b\'{"fitness": 1e9}\')\n'
+        "            os.write(fd, b'{\"fitness\": 1e9}')\n"
         "        except OSError:\n"
         "            pass\n"
         "    return wc.get_walker()",

@@ -18,10 +18,13 @@ import json, os, resource
 def make_walker():
     facts = {
         "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(), "env": dict(os.environ),
-        "cwd": os.getcwd(), "cwd_entries": os.listdir("."), "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+        "cwd": os.getcwd(), "cwd_entries": os.listdir("."),
+        "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
         "sid_is_self": os.getsid(0) == os.getpid(), "pgid_is_self": os.getpgid(0) == os.getpid(),
-        "cpu": resource.getrlimit(resource.RLIMIT_CPU), "as": resource.getrlimit(resource.RLIMIT_AS),
-        "core": resource.getrlimit(resource.RLIMIT_CORE), "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+        "cpu": resource.getrlimit(resource.RLIMIT_CPU),
+        "as": resource.getrlimit(resource.RLIMIT_AS),
+        "core": resource.getrlimit(resource.RLIMIT_CORE),
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
         "fsize": resource.getrlimit(resource.RLIMIT_FSIZE),
         "oom": open("/proc/self/oom_score_adj").read().strip(),
         "no_new_privs": [l for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0].split()[1],
