@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -92,7 +91,3 @@ class Evaluator(WorkerPool[_Lane]):
     def submit(self, source: str | bytes, *, block: bool = False) -> Future[EvalResult]:
         text = check_source(source, self.sandbox_config)
         return self.submit_job(lambda lane: lane.evaluate(text), block=block)
-
-    def map(self, sources: Iterable[str | bytes]) -> list[EvalResult]:
-        futures = [self.submit(source, block=True) for source in sources]
-        return [future.result() for future in futures]

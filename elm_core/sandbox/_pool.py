@@ -52,6 +52,14 @@ class WorkerPool(Generic[Worker]):
         future.add_done_callback(lambda _: self._slots.release())
         return future
 
+    def submit(self, source: str | bytes, *, block: bool = False) -> Future:
+        raise NotImplementedError
+
+    def map(self, sources: Iterable[str | bytes]) -> list:
+        """Runs every program (waiting for room in the queue) and returns the results in order."""
+        futures = [self.submit(source, block=True) for source in sources]
+        return [future.result() for future in futures]
+
     def _run(self, job: Callable[[Worker], Result]) -> Result:
         worker = self._idle.get()
         try:
@@ -84,8 +92,3 @@ class SandboxPool(WorkerPool[Sandbox]):
     def submit(self, source: str | bytes, *, block: bool = False) -> Future[ExecutionResult]:
         text = check_source(source, self.config)
         return self.submit_job(lambda sandbox: sandbox.run(text), block=block)
-
-    def map(self, sources: Iterable[str | bytes]) -> list[ExecutionResult]:
-        """Runs every program (waiting for room in the queue) and returns the results in order."""
-        futures = [self.submit(source, block=True) for source in sources]
-        return [future.result() for future in futures]
