@@ -32,7 +32,7 @@ _SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 _ZYGOTE_GRACE_S = 10.0  # on top of the program's wall time, before the zygote itself counts as hung
 _CHILD_STATUSES = {"OK", "SYNTAX_ERROR", "NO_ENTRY_POINT", "PROGRAM_ERROR", "MEMORY_LIMIT", "PROCESS_LIMIT",
                    "RESULT_TOO_LARGE"}  # fmt: skip
-_ANSI_OR_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+_ANSI_OR_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MESSAGE_CHARS = 240
 
 
@@ -119,7 +119,7 @@ class Sandbox:
                 )
         result = self._interpret(reply)
         timings = dict(reply["timings"], total_ms=(time.perf_counter() - started) * 1e3)
-        return ExecutionResult(result.status, result.message, result.walker, _clean(reply["output"]),
+        return ExecutionResult(result.status, _clean(result.message), result.walker, _clean(reply["output"]),
                                reply["pid"], timings)  # fmt: skip
 
     def _interpret(self, reply: dict[str, Any]) -> ExecutionResult:
@@ -226,6 +226,8 @@ def _how(reply: dict[str, Any]) -> str:
 
 
 def _clean(text: str) -> str:
+    """Printable, valid UTF-8: no terminal escapes (7- or 8-bit), no controls, no lone surrogates."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return _ANSI_OR_CONTROL.sub("", text).replace("\ufffd", "?")
 
 
