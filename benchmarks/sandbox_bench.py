@@ -74,7 +74,7 @@ def _simulate_all(walkers: list[Walker]) -> None:
         simulate(walker)
 
 
-def end_to_end(rounds: int, workers: int) -> list[dict]:
+def end_to_end(rounds: int, workers: int, lanes: int) -> list[dict]:
     walkers = dict(seed_walkers())
     rows = []
     with (
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--lanes", type=int, default=2 * os.cpu_count(), help="evaluator lanes")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "sandbox_bench.json")
     args = parser.parse_args()
     console = Console(width=140)
@@ -123,7 +124,7 @@ def main() -> None:
     table.add_row(str(p["programs"]), str(p["workers"]), f"{p['per_s']:.0f}", f"{p['per_s_per_core']:.0f}")
     console.print(table)
 
-    rows = end_to_end(args.rounds, args.workers)
+    rows = end_to_end(args.rounds, args.workers, args.lanes)
     table = Table(
         title="evaluations/s: sandboxed (execute + validate + simulate) vs direct simulation; target >= 0.90"
     )
