@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.sandbox import Sandbox
 from elm_core.sodarace import SEED_NAMES, Walker, seed_source
 
@@ -17,3 +21,18 @@ def seed_walkers() -> dict[str, Walker]:
             assert result.ok, f"{name}: {result.status} {result.message}"
             walkers[name] = result.walker
     return walkers
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private model cache for the session, so tests never write into the user's cache."""
+    path = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ELM_MODEL_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(model_cache: Path) -> HFGenerator:
+    """The `tiny` model: a randomly initialised Qwen2-family transformer, built in seconds."""
+    return load_generator("tiny", HFConfig(threads=1))

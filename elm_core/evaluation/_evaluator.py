@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from elm_core.errors import InvalidRequestError
 from elm_core.evaluation._simulation_process import SimulationProcess
 from elm_core.sandbox import ExecutionResult, Outcome, Sandbox, SandboxConfig, WorkerPool, check_source
 from elm_core.sodarace import Descriptors, SimConfig, SimResult, SimStatus, Terrain, Walker
@@ -87,6 +89,16 @@ class Evaluator(WorkerPool[_Lane]):
             workers=workers,
             queue_size=queue_size,
         )
+
+    def evaluate(self, sources: Sequence[str]) -> list[EvalResult]:
+        """Evaluates a batch in parallel, results in order; text no program can be made of is a result too."""
+        futures: list[Future[EvalResult] | EvalResult] = []
+        for source in sources:
+            try:
+                futures.append(self.submit(source, block=True))
+            except InvalidRequestError as e:
+                futures.append(EvalResult(Outcome.SYNTAX_ERROR, None, str(e)))
+        return [f if isinstance(f, EvalResult) else f.result() for f in futures]
 
     def submit(self, source: str | bytes, *, block: bool = False) -> Future[EvalResult]:
         text = check_source(source, self.sandbox_config)

@@ -1,4 +1,4 @@
-"""`elm`: simulate, render and benchmark walkers (more subcommands arrive with each subsystem)."""
+"""`elm`: run ELM on Sodarace, and the tools around it: walkers, the sandbox, models, mutation, benchmarks."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from elm_core.errors import ElmError
 from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
+from services.cli._common import console, fail
 from services.cli._inputs import LoadedWalker, load_walkers, seed_walkers
+from services.cli.models import model_app, mutate_command
+from services.cli.runs import report_command, run_command
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-console = Console()
-errors = Console(stderr=True)
+app.add_typer(model_app, name="model")
+app.command("mutate")(mutate_command)
+app.command("run")(run_command)
+app.command("report")(report_command)
 
 SpecArg = Annotated[str, typer.Argument(help="A walker program (.py), a walker (.json), or a seed name.")]
 TerrainOpt = Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")]
@@ -27,23 +31,18 @@ SecondsOpt = Annotated[float, typer.Option(help="Simulated seconds.")]
 DEFAULT_SECONDS = SimConfig().seconds
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
 def _load(specs: list[str]) -> list[LoadedWalker]:
     try:
         return load_walkers(specs)
     except ElmError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
 
 
 def _settings(terrain: str, seconds: float) -> tuple[SimConfig, Terrain]:
     try:
         return SimConfig(seconds=seconds), Terrain.named(terrain)
     except ElmError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
 
 
 @app.command("simulate")
@@ -108,14 +107,14 @@ def render_command(
 
     config, world = _settings(terrain, seconds)
     if out.suffix not in (".gif", ".html", ".png"):
-        raise _fail(f"--out must end in .gif, .html or .png, got {out.name!r}")
+        raise fail(f"--out must end in .gif, .html or .png, got {out.name!r}")
     (loaded,) = _load([spec])
     if not loaded.result.ok:
-        raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
+        raise fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
     try:
         path = render_film(loaded.result.walker, config, world, out, title=loaded.name)
     except ElmError as e:
-        raise _fail(str(e), code=1) from e
+        raise fail(str(e), code=1) from e
     console.print(f"wrote {path}")
 
 
@@ -156,7 +155,7 @@ def bench_sim_command(
         named = []
         for loaded in _load(walker):
             if not loaded.result.ok:
-                raise _fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
+                raise fail(f"{loaded.name}: {loaded.result.status.value}: {loaded.result.message}", code=1)
             named.append((loaded.name, loaded.result.walker))
     else:
         named = [*seed_walkers(), ("30j/80m", benchmark_walker())]
@@ -212,7 +211,7 @@ def sandbox_command(
     from elm_core.sandbox import Sandbox
 
     if doctor == (program is not None):
-        raise _fail("give either a PROGRAM or --doctor")
+        raise fail("give either a PROGRAM or --doctor")
     try:
         with Sandbox() as sandbox:
             if doctor:
@@ -220,7 +219,7 @@ def sandbox_command(
                 return
             result = sandbox.run(program.read_bytes())
     except (ElmError, OSError) as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     report = {"status": result.status.value, "message": result.message,
               "walker": result.walker.to_dict() if result.walker else None, "output": result.output,
               "timings": result.timings}  # fmt: skip

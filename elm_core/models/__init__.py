@@ -1,0 +1,44 @@
+"""Model backends behind one small port, `CodeGenerator`: prompts in, generations out.
+
+`hf` (transformers on torch, CPU or GPU) and `openai` (any OpenAI-compatible server). `load_generator(NAME)`
+resolves a model name: a registry name (`elm model list`), a hub id, a local directory or GGUF file, or `tiny`.
+torch and transformers are imported only when a model is loaded.
+"""
+
+from elm_core.models._hf import HFConfig, HFGenerator
+from elm_core.models._load import MODEL_ENV, available, default_style, load_generator, model_name
+from elm_core.models._registry import (
+    DEFAULT_MODEL,
+    KNOWN_MODELS,
+    TINY,
+    CachedModel,
+    ModelSpec,
+    cache_dir,
+    cached_models,
+    cached_path,
+    pull,
+)
+from elm_core.models._types import CodeGenerator, Generation, Prompt, SamplingConfig
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "KNOWN_MODELS",
+    "MODEL_ENV",
+    "TINY",
+    "CachedModel",
+    "CodeGenerator",
+    "Generation",
+    "HFConfig",
+    "HFGenerator",
+    "ModelSpec",
+    "Prompt",
+    "SamplingConfig",
+    "available",
+    "cache_dir",
+    "cached_models",
+    "cached_path",
+    "default_style",
+    "load_generator",
+    "model_name",
+    "pull",
+]

@@ -1,0 +1,61 @@
+"""`load_generator(NAME)`: one function that turns any accepted model name into a ready CodeGenerator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from elm_core.errors import NotFoundError
+from elm_core.models._hf import HFConfig, HFGenerator
+from elm_core.models._registry import DEFAULT_MODEL, KNOWN_MODELS, TINY, cache_dir, cached_path, is_cached
+from elm_core.models._tiny import build_tiny_model
+
+MODEL_ENV = "ELM_MODEL"
+
+
+def model_name(explicit: str | None = None) -> str:
+    """The model to use: the explicit name, else $ELM_MODEL, else the default."""
+    return explicit or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def default_style(name: str) -> str:
+    spec = KNOWN_MODELS.get(name)
+    return spec.style if spec else "rewrite"
+
+
+def available(name: str) -> bool:
+    """Whether `name` can be loaded without fetching anything."""
+    if name == TINY or Path(name).exists():
+        return True
+    return is_cached(name)
+
+
+def _made(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_generator(name: str, config: HFConfig | None = None) -> HFGenerator:
+    """Loads a registry name, `tiny`, a local directory or GGUF file, or a hub id with the hf backend."""
+    if name == TINY:
+        directory = cache_dir() / TINY
+        if not (directory / "config.json").is_file():
+            scratch = build_tiny_model(Path(tempfile.mkdtemp(dir=_made(cache_dir()), prefix=".tiny-")))
+            shutil.rmtree(directory, ignore_errors=True)
+            scratch.rename(directory)  # atomic: a concurrent reader never sees half a model
+        return HFGenerator(directory, name=TINY, config=config)
+    if name in KNOWN_MODELS:
+        return HFGenerator(cached_path(name), name=name, config=config)
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return HFGenerator(path.parent, name=name, gguf_file=path.name, config=config)
+    if path.is_dir():
+        return HFGenerator(path, name=name, config=config)
+    if "/" in name and not path.exists():
+        return HFGenerator(name, name=name, config=config)  # a hub id
+    raise NotFoundError(
+        f"unknown model {name!r}: give one of {', '.join([TINY, *KNOWN_MODELS])}, a model directory, "
+        "a .gguf file, or a hub id (owner/name)"
+    )

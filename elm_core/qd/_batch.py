@@ -1,0 +1,130 @@
+"""Turning one batch's children and evaluations into archive insertions and the records the store commits."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from elm_core.evaluation import EvalResult
+from elm_core.mutation import Child
+from elm_core.qd._archive import Elite, GridArchive
+from elm_core.qd._cvt import CVTArchive
+from elm_core.qd._metrics import archive_metrics
+from elm_core.qd._ports import Store
+from elm_core.sandbox import Outcome
+from elm_core.store import BatchRecord, EliteRecord, IndividualRecord, MetricsRecord, MutationRecord
+
+
+@dataclass(frozen=True)
+class Parent:
+    individual_id: int
+    source: str
+    fitness: float
+
+
+class BatchBuilder:
+    """Owns the in-memory side of a run: the archive, the elites' sources, the next individual id."""
+
+    def __init__(self, run_id: str, archive: GridArchive | CVTArchive, fitness_offset: float, store: Store) -> None:
+        self.run_id, self.archive, self.fitness_offset, self.store = run_id, archive, fitness_offset, store
+        self._sources: dict[int, str] = {}  # elites only, so memory is bounded by the number of cells
+        self._next_id = 0
+        self._elapsed_before = 0.0  # wall time of earlier sessions of this run
+        self._started = time.perf_counter()
+
+    def restore(self) -> None:
+        """Rebuilds the archive and counters from what the store has committed."""
+        elites = self.store.elites(self.run_id)
+        self.archive.restore(Elite(e.cell, e.fitness, e.descriptors, e.individual_id) for e in elites)
+        self._sources = {e.individual_id: self.store.individual(self.run_id, e.individual_id).source for e in elites}
+        self._next_id = self.store.next_individual_id(self.run_id)
+        history = self.store.metrics(self.run_id)
+        self._elapsed_before = history[-1].elapsed_s if history else 0.0
+        self._started = time.perf_counter()
+
+    def parents(self, elites: Sequence[Elite]) -> list[Parent]:
+        return [Parent(e.individual_id, self._sources[e.individual_id], e.fitness) for e in elites]
+
+    def seed_batch(self, sources: Sequence[str], results: Sequence[EvalResult]) -> BatchRecord:
+        individuals, elites = [], {}
+        for source, result in zip(sources, results, strict=True):
+            record, elite = self._individual(0, None, source, result)
+            individuals.append(record)
+            if elite is not None:
+                elites[elite.cell] = elite
+        return self._batch(0, individuals, [], elites)
+
+    def child_batch(self, batch: int, parents: Sequence[Parent], children: Sequence[Child],
+                    results: Sequence[EvalResult]) -> BatchRecord:  # fmt: skip
+        individuals, mutations, elites = [], [], {}
+        outcomes = iter(results)
+        for parent, child in zip(parents, children, strict=True):
+            record = elite = result = None
+            if child.source is not None:
+                result = next(outcomes)
+                record, elite = self._individual(batch, parent.individual_id, child.source, result)
+                individuals.append(record)
+                if elite is not None:
+                    elites[elite.cell] = elite
+            mutations.append(self._mutation(batch, parent, child, record, result, elite is not None))
+        return self._batch(batch, individuals, mutations, elites)
+
+    def committed(self, batch: BatchRecord) -> None:
+        """After the store has the batch: keep the new elites' sources, forget the displaced ones."""
+        sources = {record.individual_id: record.source for record in batch.individuals}
+        for elite in batch.elites:
+            self._sources[elite.individual_id] = sources[elite.individual_id]
+        alive = {e.individual_id for e in self.archive.elites()}
+        for individual_id in [i for i in self._sources if i not in alive]:
+            del self._sources[individual_id]
+
+    def _individual(self, batch: int, parent_id: int | None, source: str,
+                    result: EvalResult) -> tuple[IndividualRecord, EliteRecord | None]:  # fmt: skip
+        individual_id, self._next_id = self._next_id, self._next_id + 1
+        descriptors = cell = elite = None
+        if result.descriptors is not None:
+            d = result.descriptors
+            descriptors = (d.height, d.width, d.mass)
+            cell = self.archive.cell_of(descriptors)
+        if result.ok and result.fitness is not None and descriptors is not None:
+            inserted = self.archive.try_insert(individual_id, result.fitness, descriptors)
+            if inserted.inserted:
+                elite = EliteRecord(run_id=self.run_id, cell=inserted.cell, individual_id=individual_id,
+                                    fitness=result.fitness, descriptors=descriptors)  # fmt: skip
+        walker = json.dumps(result.walker.to_dict()) if result.walker is not None else None
+        record = IndividualRecord(
+            run_id=self.run_id, individual_id=individual_id, batch=batch, parent_id=parent_id, source=source,
+            status=result.status, message=result.message, fitness=result.fitness, descriptors=descriptors,
+            cell=cell, walker_json=walker, timings_json=json.dumps(result.timings), created_at=time.time(),
+        )  # fmt: skip
+        return record, elite
+
+    def _mutation(self, batch: int, parent: Parent, child: Child, record: IndividualRecord | None,
+                  result: EvalResult | None, inserted: bool) -> MutationRecord:  # fmt: skip
+        fitness = record.fitness if record is not None else None
+        return MutationRecord(
+            run_id=self.run_id, batch=batch, parent_id=parent.individual_id,
+            child_id=record.individual_id if record is not None else None, operator=child.operator,
+            style=child.style, message=child.message, raw_output=child.raw_output,
+            mutation_outcome=child.outcome.value, applied=child.ok,
+            ran=result is not None and result.execution is Outcome.OK, inserted=inserted,
+            fitness_delta=None if fitness is None else fitness - parent.fitness,
+        )  # fmt: skip
+
+    def _batch(self, batch: int, individuals: list[IndividualRecord], mutations: list[MutationRecord],
+               elites: dict[int, EliteRecord]) -> BatchRecord:  # fmt: skip
+        stats = archive_metrics(self.archive, self.fitness_offset)
+        n = max(len(mutations), 1)
+        elapsed = self._elapsed_before + time.perf_counter() - self._started
+        metrics = MetricsRecord(
+            run_id=self.run_id, batch=batch, evaluations=self._next_id, filled=stats.filled,
+            coverage=stats.coverage, qd_score=stats.qd_score, max_fitness=stats.max_fitness,
+            applied_fraction=sum(m.applied for m in mutations) / n, ran_fraction=sum(m.ran for m in mutations) / n,
+            inserted_fraction=sum(m.inserted for m in mutations) / n, elapsed_s=elapsed,
+            evaluations_per_s=self._next_id / max(elapsed, 1e-9), created_at=time.time(),
+        )  # fmt: skip
+        return BatchRecord(run_id=self.run_id, batch=batch, individuals=tuple(individuals),
+                           mutations=tuple(mutations), elites=tuple(elites.values()), metrics=metrics,
+                           rng_state_json=json.dumps({"next_batch": batch + 1}))  # fmt: skip

@@ -1,0 +1,175 @@
+"""The MAP-Elites loop: select parents, mutate, evaluate, insert, commit — batched and pipelined.
+
+Batch k draws its randomness from `default_rng([seed, k])`, so a run is a function of its seed. With
+`pipeline_depth` 1 the loop is sequential and exactly reproducible, across resumes too. With depth D, up
+to D batches are in flight (one mutating while others evaluate, so neither the model nor the evaluators wait);
+batch k then selects parents from the archive as it stood when it was started. Each batch is committed to the
+store in one transaction, after its children are inserted, so a kill loses only uncommitted work.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from elm_core.errors import ConfigError, StateError
+from elm_core.evaluation import EvalResult
+from elm_core.mutation import Child, Mutator
+from elm_core.qd._archive import GridArchive
+from elm_core.qd._batch import BatchBuilder, Parent
+from elm_core.qd._config import ArchiveConfig
+from elm_core.qd._cvt import CVTArchive
+from elm_core.qd._ports import Evaluator, Store
+from elm_core.qd._selectors import ParentSelector, UniformSelector
+from elm_core.store import BatchRecord, MetricsRecord, RunStatus
+
+Archive = GridArchive | CVTArchive
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopConfig:
+    batch_size: int = 8  # children per batch; one mutate() call and one evaluate() call each
+    pipeline_depth: int = 2  # batches in flight; 1 = sequential and exactly reproducible
+    max_evaluations: int | None = 200  # budget in evaluated programs, seeds included
+    max_seconds: float | None = None  # budget in wall-clock seconds (this session)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.pipeline_depth < 1:
+            raise ConfigError(f"pipeline_depth must be >= 1, got {self.pipeline_depth}")
+        if self.max_evaluations is not None and self.max_evaluations < 1:
+            raise ConfigError(f"max_evaluations must be >= 1 or None, got {self.max_evaluations}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ConfigError(f"max_seconds must be > 0 or None, got {self.max_seconds}")
+
+
+def make_archive(config: ArchiveConfig) -> Archive:
+    return CVTArchive(config) if config.kind == "cvt" else GridArchive(config)
+
+
+@dataclass
+class LoopStats:
+    """Where the time went in this session: the loop's own work vs waiting for mutation and evaluation."""
+
+    batches: int = 0
+    evaluations: int = 0
+    loop_s: float = 0.0  # selection, insertion, records, commit
+    wait_s: float = 0.0  # waiting for a batch's mutate + evaluate to finish
+    started: float = 0.0
+
+    @property
+    def overhead_ms_per_evaluation(self) -> float:
+        return 1e3 * self.loop_s / max(self.evaluations, 1)
+
+
+@dataclass
+class _InFlight:
+    batch: int
+    parents: list[Parent]
+    future: Future[tuple[list[Child], list[EvalResult]]]
+
+
+class MapElites:
+    """Runs one stored run: `run()` continues from what the store has committed until a budget or a stop."""
+
+    def __init__(self, *, run_id: str, store: Store, mutator: Mutator, evaluator: Evaluator,
+                 archive_config: ArchiveConfig, loop_config: LoopConfig, seed_sources: Sequence[str] = (),
+                 selector: ParentSelector | None = None,
+                 on_batch: Callable[[MetricsRecord], None] | None = None) -> None:  # fmt: skip
+        self.run_id, self.store, self.mutator, self.evaluator = run_id, store, mutator, evaluator
+        self.config, self.archive_config = loop_config, archive_config
+        self.seed_sources = list(seed_sources)
+        self.selector = selector or UniformSelector()
+        self.on_batch = on_batch or (lambda metrics: None)
+        self.archive = make_archive(archive_config)
+        self.stats = LoopStats()
+        self._stop_as: RunStatus | None = None
+        self._stop = threading.Event()
+        run = store.get_run(run_id)
+        self._seed, self._next_batch, self._evaluations = run.rng_seed, run.batches, run.evaluations
+        self._builder = BatchBuilder(run_id, self.archive, archive_config.fitness_offset, store)
+
+    def request_stop(self, status: RunStatus = RunStatus.STOPPED) -> None:
+        """Stops after the batches in flight are committed; PAUSED runs are meant to be resumed."""
+        self._stop_as = status
+        self._stop.set()
+
+    def run(self) -> RunStatus:
+        self.stats.started = time.perf_counter()
+        self.store.set_status(self.run_id, RunStatus.RUNNING)
+        try:
+            self._builder.restore()
+            if self._next_batch == 0:
+                results = self.evaluator.evaluate(self.seed_sources)
+                self._commit(self._builder.seed_batch(self.seed_sources, results))
+                self._next_batch = 1
+            if len(self.archive) == 0:
+                raise StateError("no seed produced a walker that could enter the archive; nothing to mutate")
+            self._evolve()
+        except BaseException:
+            self.store.set_status(self.run_id, RunStatus.FAILED)
+            raise
+        status = self._stop_as or RunStatus.FINISHED
+        self.store.set_status(self.run_id, status)
+        return status
+
+    def _evolve(self) -> None:
+        in_flight: deque[_InFlight] = deque()
+        with ThreadPoolExecutor(self.config.pipeline_depth, thread_name_prefix="elm-batch") as pool:
+            while True:
+                while len(in_flight) < self.config.pipeline_depth and (size := self._next_size(in_flight)):
+                    in_flight.append(self._start(pool, size))
+                if not in_flight:
+                    return
+                self._finish(in_flight.popleft())
+
+    def _next_size(self, in_flight: deque[_InFlight]) -> int:
+        if self._stop.is_set() or self._out_of_time():
+            return 0
+        if self.config.max_evaluations is None:
+            return self.config.batch_size
+        planned = self._evaluations + self.config.batch_size * len(in_flight)
+        return max(0, min(self.config.batch_size, self.config.max_evaluations - planned))
+
+    def _out_of_time(self) -> bool:
+        limit = self.config.max_seconds
+        return limit is not None and time.perf_counter() - self.stats.started >= limit
+
+    def _start(self, pool: ThreadPoolExecutor, size: int) -> _InFlight:
+        started = time.perf_counter()
+        batch, self._next_batch = self._next_batch, self._next_batch + 1
+        rng = np.random.default_rng([self._seed, batch])
+        parents = self._builder.parents(self.selector.select(self.archive, size, rng))
+        future = pool.submit(self._mutate_and_evaluate, [p.source for p in parents], rng)
+        self.stats.loop_s += time.perf_counter() - started
+        return _InFlight(batch, parents, future)
+
+    def _mutate_and_evaluate(
+        self, sources: list[str], rng: np.random.Generator
+    ) -> tuple[list[Child], list[EvalResult]]:
+        children = self.mutator.mutate(sources, rng)
+        programs = [c.source for c in children if c.source is not None]
+        return children, self.evaluator.evaluate(programs)
+
+    def _finish(self, job: _InFlight) -> None:
+        waited = time.perf_counter()
+        children, results = job.future.result()
+        started = time.perf_counter()
+        self.stats.wait_s += started - waited
+        self._commit(self._builder.child_batch(job.batch, job.parents, children, results))
+        self.stats.loop_s += time.perf_counter() - started
+
+    def _commit(self, batch: BatchRecord) -> None:
+        self.store.commit_batch(batch)
+        self._builder.committed(batch)
+        self._evaluations += len(batch.individuals)
+        self.stats.batches += 1
+        self.stats.evaluations += len(batch.individuals)
+        self.on_batch(batch.metrics)

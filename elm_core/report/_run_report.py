@@ -1,0 +1,568 @@
+"""The run report: one self-contained HTML page about a stored run (what `elm run` writes at the end).
+
+The page has no scripts and no external references: charts are inline SVG, animations base64 GIFs, and a
+Content-Security-Policy forbids anything else. Programs and model output are untrusted, so every string
+read from the store is HTML-escaped before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import html
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elm_core.errors import ElmError, InvalidRequestError
+from elm_core.report._charts import ColourScale, Range, Series, heat_map, line_chart, scatter
+from elm_core.sodarace import SimConfig, Terrain, Walker, record, render_gif
+from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, RunRecord, SQLiteStore
+
+REPORT_GIF_SIZE = (320, 180)
+_GIF_FRAMES = 40  # at most; a 10 s run becomes 4 frames a second, about 100-400 kB a walker
+_PAGE_ROWS = 2000  # rows read at a time when counting mutations and individuals
+_MEAN_WINDOW = 10  # batches in the running mean of the per-batch fractions
+_MAX_LINEAGE_STEPS = 60  # a longer lineage shows its seed and its last steps
+_DESCRIPTORS = ("height", "width", "mass")
+_COLOURS = ("#2f7fc1", "#e4572e", "#3aa76d")
+_NONE = "—"
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What the report needs from the run's stored config; anything missing or malformed is defaulted."""
+
+    operator: str | None = None
+    model: str | None = None
+    style: str | None = None
+    terrain: str = "flat"
+    sim_seconds: float = SimConfig().seconds
+    kind: str = "grid"
+    dims: tuple[int, ...] = ()
+    ranges: tuple[Range, ...] = ()
+
+    @classmethod
+    def parse(cls, config_json: str) -> _Settings:
+        try:
+            config = json.loads(config_json)
+        except json.JSONDecodeError:
+            config = {}
+        config = config if isinstance(config, dict) else {}
+        archive: dict[str, Any] = config["archive"] if isinstance(config.get("archive"), dict) else {}
+        dims = _dims(archive.get("dims"))
+        seconds = config.get("sim_seconds")
+        return cls(
+            operator=_text_or_none(config.get("operator")),
+            model=_text_or_none(config.get("model")),
+            style=_text_or_none(config.get("style")),
+            terrain=str(config.get("terrain", "flat")),
+            sim_seconds=float(seconds) if isinstance(seconds, int | float) else SimConfig().seconds,
+            kind=str(archive.get("kind", "grid")),
+            dims=dims,
+            ranges=_ranges(archive.get("ranges"), len(dims)),
+        )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    ok = isinstance(value, list) and all(isinstance(d, int) and d > 0 for d in value)
+    return tuple(value) if ok else ()
+
+
+def _ranges(value: Any, count: int) -> tuple[Range, ...]:
+    try:
+        ranges = tuple((float(lo), float(hi)) for lo, hi in value)
+    except (TypeError, ValueError):
+        return ()
+    ok = all(math.isfinite(lo) and math.isfinite(hi) and lo < hi for lo, hi in ranges)
+    return ranges if ok and len(ranges) >= max(count, 2) else ()
+
+
+@dataclass
+class _Tallies:
+    """Counts over every mutation and individual of the run, read a page at a time."""
+
+    outcomes: dict[str, int]
+    mutations: int = 0
+    flags: Counter[str] = field(default_factory=Counter)  # applied / ran / inserted
+    statuses: Counter[str] = field(default_factory=Counter)
+    messages: dict[int, str] = field(default_factory=dict)  # child id -> the commit message asked for
+
+
+def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: int = 4) -> Path:
+    """Writes one self-contained HTML report of run `run_id` to `out_path` (atomically) and returns it."""
+    if top < 0:
+        raise InvalidRequestError(f"top must be >= 0, got {top}")
+    run = store.get_run(run_id)
+    settings = _Settings.parse(run.config_json)
+    metrics = store.metrics(run_id)
+    best = store.top_elites(run_id, max(top, 1))
+    lineage = store.lineage(run_id, best[0].individual_id) if best else []
+    tallies = _tally(store, run_id, {step.individual_id for step in lineage})
+    sections = [
+        _header(run, settings, metrics),
+        _map_section(store.elites(run_id), settings),
+        _curves_section(metrics),
+        _walkers_section(store, run_id, best[:top], settings),
+        _lineage_section(lineage, tallies.messages),
+        _outcomes_section(tallies),
+    ]
+    return _write_atomically(Path(out_path), _page(run, sections))
+
+
+def _tally(store: SQLiteStore, run_id: str, lineage_ids: set[int]) -> _Tallies:
+    tallies = _Tallies(outcomes=store.mutation_outcome_counts(run_id))
+    while page := store.mutations(run_id, limit=_PAGE_ROWS, offset=tallies.mutations):
+        tallies.mutations += len(page)
+        for m in page:
+            tallies.flags.update(name for name in ("applied", "ran", "inserted") if getattr(m, name))
+            if m.child_id in lineage_ids:
+                tallies.messages[m.child_id] = m.message
+    seen = 0
+    while page_of_individuals := store.individuals(run_id, limit=_PAGE_ROWS, offset=seen):
+        seen += len(page_of_individuals)
+        tallies.statuses.update(i.status for i in page_of_individuals)
+    return tallies
+
+
+# -- 1. header ------------------------------------------------------------------------------------------
+
+
+def _header(run: RunRecord, settings: _Settings, metrics: list[MetricsRecord]) -> str:
+    last = metrics[-1] if metrics else None
+    facts = {
+        "status": run.status.value,
+        "operator": settings.operator or _NONE,
+        "model": settings.model or _NONE,
+        "style": settings.style or _NONE,
+        "terrain": settings.terrain,
+        "evaluations": f"{run.evaluations:,}",
+        "batches": f"{run.batches:,}",
+        "elapsed": _duration(last.elapsed_s) if last else _NONE,
+        "evaluations/s": f"{last.evaluations_per_s:.2f}" if last else _NONE,
+        "coverage": f"{100 * last.coverage:.1f}% ({last.filled:,} cells)" if last else _NONE,
+        "QD score": f"{last.qd_score:,.2f}" if last else _NONE,
+        "max fitness": _number(last.max_fitness) if last else _NONE,
+    }
+    cells = "".join(
+        f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in facts.items()
+    )
+    times = f"created {_when(run.created_at)} · updated {_when(run.updated_at)}"
+    return (
+        f'<header><h1>{html.escape(run.name)}</h1><p class="sub">run <code>{html.escape(run.run_id)}</code>'
+        f' · {times}</p><dl class="facts">{cells}</dl></header>'
+    )
+
+
+def _duration(seconds: float) -> str:
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{seconds:.1f} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _number(value: float | None) -> str:
+    return _NONE if value is None else f"{value:+.3f}"
+
+
+# -- 2. the map ----------------------------------------------------------------------------------------
+
+
+def _map_section(elites: list[EliteRecord], settings: _Settings) -> str:
+    if not elites:
+        return _section("map", "Archive", '<p class="note">The archive is empty: no elites yet.</p>')
+    scale = ColourScale(min(e.fitness for e in elites), max(e.fitness for e in elites))
+    legend = f'<div class="legend">{scale.legend("fitness")}</div>'
+    summary = f"<p>{len(elites):,} elites; fitness from {scale.lo:+.3f} to {scale.hi:+.3f}.</p>"
+    grid = settings.kind == "grid" and len(settings.dims) in (2, 3) and len(settings.ranges) >= 2
+    body = _grid_maps(elites, settings, scale) if grid else _elite_scatter(elites, settings, scale)
+    return _section("map", "Archive", summary + body + legend)
+
+
+def _grid_maps(elites: list[EliteRecord], settings: _Settings, scale: ColourScale) -> str:
+    dims, (h_range, w_range) = settings.dims, settings.ranges[:2]
+    grid = np.full(dims, np.nan)
+    for e in elites:
+        if 0 <= e.cell < grid.size:
+            grid[np.unravel_index(e.cell, dims)] = e.fitness
+    projection = np.fmax.reduce(grid, axis=2) if grid.ndim == 3 else grid  # fmax: NaN only where all are
+    tip = _cell_tip(h_range, w_range, projection)
+    main = heat_map(
+        projection,
+        scale,
+        label="best fitness over height and width",
+        ranges=(w_range, h_range),
+        axis_labels=("width", "height"),
+        cell_px=min(28.0, 360 / max(dims[:2])),
+        tooltip=tip,
+    )
+    caption = "Best fitness per height × width cell" + (", over all mass bins" if grid.ndim == 3 else "")
+    figure = f'<figure id="map-projection">{main}<figcaption>{caption}</figcaption></figure>'
+    return figure + (_mass_slices(grid, settings.ranges[2], scale) if grid.ndim == 3 else "")
+
+
+def _cell_tip(h_range: Range, w_range: Range, values: np.ndarray) -> Any:
+    rows, cols = values.shape
+    h_step, w_step = (h_range[1] - h_range[0]) / rows, (w_range[1] - w_range[0]) / cols
+
+    def tip(r: int, c: int) -> str:
+        h0, w0 = h_range[0] + r * h_step, w_range[0] + c * w_step
+        where = f"height {h0:.3g}–{h0 + h_step:.3g}, width {w0:.3g}–{w0 + w_step:.3g}"
+        value = values[r, c]
+        return f"{where}: " + ("empty" if math.isnan(value) else f"best fitness {value:+.3f}")
+
+    return tip
+
+
+def _mass_slices(grid: np.ndarray, m_range: Range, scale: ColourScale) -> str:
+    bins, step = grid.shape[2], (m_range[1] - m_range[0]) / grid.shape[2]
+    figures = []
+    for k in range(bins):
+        lo = m_range[0] + k * step
+        layer = grid[:, :, k]
+        svg = heat_map(
+            layer,
+            scale,
+            label=f"mass {lo:.3g} to {lo + step:.3g}",
+            cell_px=max(4.0, 96 / max(grid.shape[:2])),
+            tooltip=_cell_tip((0, 1), (0, 1), layer),
+        )
+        filled = int(np.count_nonzero(~np.isnan(layer)))
+        figures.append(
+            f"<figure>{svg}<figcaption>mass {lo:.3g}–{lo + step:.3g}<br>{filled} filled</figcaption></figure>"
+        )
+    return (
+        '<h3>One height × width slice per mass bin</h3><div class="multiples" id="map-slices">'
+        + "".join(figures)
+        + "</div>"
+    )
+
+
+def _elite_scatter(elites: list[EliteRecord], settings: _Settings, scale: ColourScale) -> str:
+    placed = [e for e in elites if len(e.descriptors) >= 2]
+    points = [(e.descriptors[1], e.descriptors[0], e.fitness) for e in placed]
+    if len(settings.ranges) >= 2:
+        ranges = (settings.ranges[1], settings.ranges[0])
+    else:
+        ranges = (
+            (min(p[0] for p in points), max(p[0] for p in points)),
+            (min(p[1] for p in points), max(p[1] for p in points)),
+        )
+    tips = [
+        f"#{e.individual_id}: height {e.descriptors[0]:.3g}, width {e.descriptors[1]:.3g}, "
+        f"fitness {e.fitness:+.3f}"
+        for e in placed
+    ]
+    svg = scatter(
+        points,
+        scale,
+        label="elites by height and width",
+        ranges=ranges,
+        axis_labels=("width", "height"),
+        tooltips=tips,
+    )
+    return f'<figure id="map-scatter">{svg}<figcaption>Elites by height and width, coloured by fitness</figcaption></figure>'
+
+
+# -- 3. curves -----------------------------------------------------------------------------------------
+
+
+def _curves_section(metrics: list[MetricsRecord]) -> str:
+    if not metrics:
+        return _section(
+            "curves", "Progress", '<p class="note">No metrics yet: the run has committed no batch.</p>'
+        )
+    evaluations = [float(m.evaluations) for m in metrics]
+    charts: list[tuple[str, str, Sequence[float | None], tuple[float, ...]]] = [
+        ("curve-qd", "QD score", [m.qd_score for m in metrics], (0.0,)),
+        ("curve-coverage", "coverage (%)", [100 * m.coverage for m in metrics], (0.0,)),
+        ("curve-max-fitness", "max fitness", [m.max_fitness for m in metrics], ()),
+    ]
+    figures = [
+        _figure(
+            fid,
+            line_chart(
+                [Series(name, evaluations, ys, colour)],
+                label=f"{name} over evaluations",
+                x_label="evaluations",
+                y_label=name,
+                y_include=include,
+            ),
+            f"{name} over evaluations",
+        )
+        for (fid, name, ys, include), colour in zip(charts, _COLOURS, strict=True)
+    ]
+    figures.append(_fractions_chart(metrics))
+    return _section("curves", "Progress", f'<div class="charts">{"".join(figures)}</div>')
+
+
+def _fractions_chart(metrics: list[MetricsRecord]) -> str:
+    batches = [float(m.batch) for m in metrics]
+    window = min(_MEAN_WINDOW, len(metrics))
+    series = [
+        Series(
+            name, batches, _running_mean([getattr(m, f"{name}_fraction") for m in metrics], window), colour
+        )
+        for name, colour in zip(("applied", "ran", "inserted"), _COLOURS, strict=True)
+    ]
+    svg = line_chart(
+        series,
+        label="mutation outcome fractions over batches",
+        x_label="batch",
+        y_label="fraction of the batch's mutations",
+        y_include=(0.0, 1.0),
+    )
+    return _figure(
+        "curve-fractions", svg, f"Applied / ran / inserted fractions (running mean over {window} batches)"
+    )
+
+
+def _running_mean(values: Sequence[float], window: int) -> list[float | None]:
+    sums = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=np.float64))])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return [float(v) for v in (sums[ends] - sums[starts]) / (ends - starts)]
+
+
+def _figure(figure_id: str, svg: str, caption: str) -> str:
+    return f'<figure id="{figure_id}">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+# -- 4. the best walkers ----------------------------------------------------------------------------------
+
+
+def _walkers_section(store: SQLiteStore, run_id: str, best: list[EliteRecord], settings: _Settings) -> str:
+    if not best:
+        return _section(
+            "walkers", "Best walkers", '<p class="note">No elites yet, so no walkers to show.</p>'
+        )
+    cards = [
+        _walker_card(rank, e, store.individual(run_id, e.individual_id), settings)
+        for rank, e in enumerate(best, 1)
+    ]
+    intro = f"<p>Re-simulated for {settings.sim_seconds:g} s on <b>{html.escape(settings.terrain)}</b> terrain.</p>"
+    return _section("walkers", "Best walkers", intro + f'<div class="cards">{"".join(cards)}</div>')
+
+
+def _walker_card(rank: int, elite: EliteRecord, individual: IndividualRecord, settings: _Settings) -> str:
+    numbers = [("fitness", f"{elite.fitness:+.3f}")] + [
+        (name, f"{value:.3f}") for name, value in zip(_DESCRIPTORS, elite.descriptors, strict=False)
+    ]
+    rows = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in numbers)
+    return (
+        f'<article class="card"><h3>#{rank} · individual {elite.individual_id}</h3>{_animation(individual, settings)}'
+        f"<table>{rows}<tr><th>cell</th><td>{elite.cell}</td></tr></table>"
+        f"<details><summary>program</summary>{_code(individual.source)}</details></article>"
+    )
+
+
+def _animation(individual: IndividualRecord, settings: _Settings) -> str:
+    """The walker re-simulated as an inline GIF, or a note saying why there is none."""
+    try:
+        walker = Walker.from_dict(json.loads(individual.walker_json or "null"))
+        film = record(walker, SimConfig(seconds=settings.sim_seconds), Terrain.named(settings.terrain))
+    except (ElmError, json.JSONDecodeError) as e:
+        return f'<p class="note">No animation: {html.escape(str(e))}</p>'
+    if not film.result.ok:
+        return (
+            f'<p class="note">No animation: the simulation ended {html.escape(film.result.status.value)}.</p>'
+        )
+    step = max(1, math.ceil(len(film.frames) / _GIF_FRAMES))
+    with tempfile.TemporaryDirectory() as tmp:
+        gif = render_gif(
+            walker,
+            film.frames[::step],
+            Terrain.named(settings.terrain),
+            Path(tmp) / "walker.gif",
+            frame_duration_ms=film.frame_duration_ms * step,
+            size=REPORT_GIF_SIZE,
+        )
+        data = base64.b64encode(gif.read_bytes()).decode("ascii")
+    w, h = REPORT_GIF_SIZE
+    return f'<img src="data:image/gif;base64,{data}" width="{w}" height="{h}" alt="individual {individual.individual_id} walking">'
+
+
+def _code(source: str) -> str:
+    return f"<pre><code>{html.escape(source)}</code></pre>"
+
+
+# -- 5. lineage ----------------------------------------------------------------------------------------
+
+
+def _lineage_section(lineage: list[IndividualRecord], messages: dict[int, str]) -> str:
+    if not lineage:
+        return _section("lineage", "Lineage of the best walker", '<p class="note">No champion yet.</p>')
+    steps = list(enumerate(lineage))
+    omitted = max(0, len(steps) - _MAX_LINEAGE_STEPS)
+    shown = steps[:1] + steps[1 + omitted :] if omitted else steps
+    blocks = []
+    for i, child in shown:
+        if omitted and i == omitted + 1:
+            blocks.append(f'<p class="note">… {omitted} steps not shown …</p>')
+        parent = lineage[i - 1] if i else None
+        blocks.append(
+            _lineage_step(i, parent, child, messages.get(child.individual_id), i == len(lineage) - 1)
+        )
+    intro = f"<p>{len(lineage) - 1} mutations from the seed to the champion.</p>"
+    return _section("lineage", "Lineage of the best walker", intro + "".join(blocks))
+
+
+def _lineage_step(
+    i: int, parent: IndividualRecord | None, child: IndividualRecord, message: str | None, last: bool
+) -> str:
+    delta = ""
+    if parent is not None and parent.fitness is not None and child.fitness is not None:
+        delta = f" (Δ {child.fitness - parent.fitness:+.3f})"
+    title = f"step {i} · individual {child.individual_id} · batch {child.batch} · fitness {_number(child.fitness)}{delta}"
+    asked = f'<p class="message">asked for: {html.escape(message)}</p>' if message else ""
+    body = _code(child.source) if parent is None else _diff(parent, child)
+    label = "seed" if parent is None else "diff"
+    return f'<details class="step"{" open" if last else ""}><summary>{html.escape(title)} · {label}</summary>{asked}{body}</details>'
+
+
+def _diff(parent: IndividualRecord, child: IndividualRecord) -> str:
+    lines = difflib.unified_diff(
+        parent.source.splitlines(),
+        child.source.splitlines(),
+        f"individual {parent.individual_id}",
+        f"individual {child.individual_id}",
+        lineterm="",
+    )
+    marked = "".join(_diff_line(line) for line in lines)
+    return (
+        f'<pre class="diff">{marked}</pre>'
+        if marked
+        else '<p class="note">The program text did not change.</p>'
+    )
+
+
+def _diff_line(line: str) -> str:
+    kind = (
+        "file"
+        if line.startswith(("+++", "---"))
+        else {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "ctx")
+    )
+    return f'<span class="{kind}">{html.escape(line)}</span>'
+
+
+# -- 6. outcomes ---------------------------------------------------------------------------------------
+
+
+def _outcomes_section(tallies: _Tallies) -> str:
+    total = tallies.mutations
+    if not total and not tallies.statuses:
+        return _section("outcomes", "Outcomes", '<p class="note">No mutations or evaluations yet.</p>')
+    outcomes = _count_table("mutation outcome", tallies.outcomes, "outcomes")
+    flags = _count_table(
+        "of all mutations",
+        {name: tallies.flags[name] for name in ("applied", "ran", "inserted")},
+        "flags",
+        total=total,
+    )
+    statuses = _count_table("evaluation status", dict(tallies.statuses.most_common()), "statuses")
+    body = f"<p>{total:,} mutations; {sum(tallies.statuses.values()):,} individuals evaluated.</p>"
+    return _section("outcomes", "Outcomes", body + f'<div class="tables">{outcomes}{flags}{statuses}</div>')
+
+
+def _count_table(heading: str, counts: dict[str, int], table_id: str, *, total: int | None = None) -> str:
+    total = sum(counts.values()) if total is None else total
+    rows = "".join(
+        f'<tr><td>{html.escape(name)}</td><td class="num">{count:,}</td>'
+        f'<td class="num">{100 * count / total if total else 0:.1f}%</td></tr>'
+        for name, count in counts.items()
+    )
+    return (
+        f'<table class="counts" id="{table_id}"><thead><tr><th>{html.escape(heading)}</th><th>count</th>'
+        f"<th>share</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+# -- the page ------------------------------------------------------------------------------------------
+
+
+def _section(section_id: str, title: str, body: str) -> str:
+    return f'<section id="{section_id}"><h2>{html.escape(title)}</h2>{body}</section>'
+
+
+def _page(run: RunRecord, sections: list[str]) -> str:
+    nav = " · ".join(
+        f'<a href="#{i}">{t}</a>'
+        for i, t in (
+            ("map", "archive"),
+            ("curves", "progress"),
+            ("walkers", "best walkers"),
+            ("lineage", "lineage"),
+            ("outcomes", "outcomes"),
+        )
+    )
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f"<title>ELM run {html.escape(run.name)}</title><style>{_CSS}</style></head><body><main>"
+        f"{sections[0]}<nav>{nav}</nav>{''.join(sections[1:])}"
+        f"<footer>Written {generated} from the run's store.</footer></main></body></html>\n"
+    )
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_CSS = """
+body { font: 15px/1.5 system-ui, sans-serif; margin: 0; background: #f6f6f4; color: #222; }
+main { max-width: 1180px; margin: 0 auto; padding: 1.5rem 2rem 3rem; }
+h1 { margin: 0 0 .2rem; font-size: 1.8rem; } h2 { margin: 2.2rem 0 .8rem; border-bottom: 1px solid #ddd; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .5rem; } .sub, footer, .note, figcaption { color: #666; }
+.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: .5rem; }
+.facts div { background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: .4rem .7rem; }
+dt { font-size: .78rem; color: #777; text-transform: uppercase; } dd { margin: 0; font-weight: 600; }
+nav { margin: 1.2rem 0; } a { color: #2f6fb0; }
+figure { margin: 0 0 1rem; display: inline-block; vertical-align: top; }
+figcaption { font-size: .85rem; text-align: center; }
+.charts, .cards, .tables { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.charts figure, .card, .counts { background: #fff; border: 1px solid #e2e2e2; border-radius: 8px; padding: .6rem; }
+.multiples { display: flex; flex-wrap: wrap; gap: .6rem; } .multiples figcaption { font-size: .75rem; }
+svg.chart { max-width: 100%; height: auto; display: block; }
+.card { width: 340px; } .card img { display: block; border-radius: 4px; max-width: 100%; height: auto; }
+.card table, .counts { border-collapse: collapse; } th { text-align: left; font-weight: 500; color: #555; }
+th, td { padding: .1rem .9rem .1rem 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
+.counts thead th { border-bottom: 1px solid #ddd; }
+pre { background: #fbfbfa; border: 1px solid #e4e4e4; border-radius: 4px; padding: .6rem; overflow: auto;
+      max-height: 32rem; font-size: .8rem; line-height: 1.4; }
+details { margin: .3rem 0; } summary { cursor: pointer; }
+.step { background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: .3rem .7rem; }
+.diff span { display: block; white-space: pre; } .diff .add { background: #e6f6e6; color: #14631c; }
+.diff .del { background: #fbe9e9; color: #9c1c1c; } .diff .hunk { color: #6b4fa0; }
+.diff .file { color: #888; } .message { font-style: italic; color: #555; margin: .3rem 0; }
+"""

@@ -1,0 +1,83 @@
+"""`RunConfig`: everything that defines a run, stored with it as JSON so a run can be resumed and reproduced."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from elm_core.errors import ConfigError
+from elm_core.models import SamplingConfig
+from elm_core.mutation import OPERATORS
+from elm_core.qd import ArchiveConfig, LoopConfig
+from elm_core.sodarace import SimConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    name: str = "elm"
+    seeds: tuple[str, ...] = ("square",)  # seed names or program files
+    operator: str = "llm"  # "llm" or "gp"
+    model: str | None = None  # any accepted model name; None = $ELM_MODEL or the default model
+    style: str | None = None  # LLM prompt style; None = the model's own
+    rng_seed: int = 0
+    evaluator_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    terrain: str = "flat"
+    sim_seconds: float = SimConfig().seconds
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+    def __post_init__(self) -> None:
+        if self.operator not in OPERATORS:
+            raise ConfigError(f"operator must be one of {OPERATORS}, got {self.operator!r}")
+        if not self.seeds:
+            raise ConfigError("seeds: give at least one seed name or program file")
+        if self.evaluator_workers < 1:
+            raise ConfigError(f"evaluator_workers must be >= 1, got {self.evaluator_workers}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> RunConfig:
+        """From parsed TOML/JSON: top-level fields plus [sampling], [archive] and [loop] tables."""
+        sections = {"sampling": SamplingConfig, "archive": ArchiveConfig, "loop": LoopConfig}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown run settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in sections:
+                kwargs[key] = _section(sections[key], key, value)
+            else:
+                kwargs[key] = tuple(value) if key == "seeds" else value
+        try:
+            return cls(**kwargs)
+        except TypeError as e:
+            raise ConfigError(f"bad run settings: {e}") from e
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _section(kind: type, name: str, values: Any) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{name}] must be a table of settings")
+    fields = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(values) - fields
+    if unknown:
+        raise ConfigError(f"unknown [{name}] settings: {', '.join(sorted(unknown))}")
+    tuples = {k: _tupled(v) for k, v in values.items()}
+    try:
+        return kind(**tuples)
+    except TypeError as e:
+        raise ConfigError(f"bad [{name}] settings: {e}") from e
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value

@@ -1,0 +1,104 @@
+"""`elm model pull|list` and `elm mutate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from elm_core.errors import ElmError
+from elm_core.models import KNOWN_MODELS, SamplingConfig, cache_dir, cached_models, pull
+from services.cli._common import console, fail
+
+model_app = typer.Typer(help="Models: fetch them into the cache and list what is there.", no_args_is_help=True)
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(help="Registry name, `tiny`, model directory, .gguf file or hub id; default $ELM_MODEL or "
+                 "qwen2.5-coder-0.5b."),  # fmt: skip
+]
+
+
+@model_app.command("pull")
+def pull_command(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(KNOWN_MODELS)}.")],
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
+) -> None:
+    """Fetch a known model into the cache (verified, converted once to safetensors)."""
+    try:
+        path = pull_with_progress(name, force=force)
+    except ElmError as e:
+        raise fail(str(e)) from e
+    console.print(f"{name} is ready at {path}")
+
+
+def pull_with_progress(name: str, *, force: bool = False) -> Path:
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        return pull(name, force=force, progress=report)
+
+
+@model_app.command("list")
+def list_command() -> None:
+    """Show the known models and what is in the cache."""
+    cached = {m.name: m for m in cached_models()}
+    table = Table(title=f"models (cache: {cache_dir()})")
+    for column in ("name", "cached", "size", "license", "style", "source"):
+        table.add_column(column)
+    for name, spec in KNOWN_MODELS.items():
+        entry = cached.pop(name, None)
+        size = f"{entry.size_bytes / 1e6:.0f} MB" if entry else ""
+        source = entry.source if entry else spec.hub_id
+        table.add_row(name, "yes" if entry else "no", size, spec.license, spec.style, source)
+    for name, entry in cached.items():
+        table.add_row(name, "yes", f"{entry.size_bytes / 1e6:.0f} MB", entry.license, "", entry.source)
+    table.add_row("tiny", "built on use", "", "-", "rewrite", "random weights, for tests and trials")
+    console.print(table)
+
+
+def mutate_command(
+    program: Annotated[Path, typer.Argument(help="The parent program (.py) or a seed name.")],
+    operator: Annotated[str, typer.Option(help="llm or gp.")] = "llm",
+    style: Annotated[str | None, typer.Option(help="diff, instruct or rewrite; default: the model's.")] = None,
+    n: Annotated[int, typer.Option(min=1, help="Children to make.")] = 4,
+    model: ModelOpt = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = SamplingConfig().max_new_tokens,
+    temperature: Annotated[float, typer.Option(min=0.0)] = SamplingConfig().temperature,
+    seed: Annotated[int, typer.Option(help="RNG seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per child.")] = False,
+) -> None:
+    """Mutate a program and print the children with their outcomes."""
+    from elm_core.mutation import build_mutator
+    from elm_core.run import seed_programs
+
+    try:
+        (parent,) = seed_programs((str(program),))
+        sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
+        with console.status("loading the model..." if operator == "llm" else "mutating..."):
+            mutator = build_mutator(operator, model=model, style=style, sampling=sampling)
+        with console.status(f"making {n} children..."):
+            children = mutator.mutate([parent] * n, np.random.default_rng(seed))
+    except ElmError as e:
+        raise fail(str(e)) from e
+    for k, child in enumerate(children):
+        if as_json:
+            record = {"outcome": child.outcome.value, "operator": child.operator, "style": child.style,
+                      "message": child.message, "source": child.source, "raw_output": child.raw_output,
+                      "detail": child.detail}  # fmt: skip
+            sys.stdout.write(json.dumps(record) + "\n")
+            continue
+        console.rule(f"child {k}: {child.outcome.value} ({child.operator}/{child.style}) {child.message}")
+        console.print(child.source if child.ok else f"[dim]{child.detail}[/dim]\n{child.raw_output}", markup=False)

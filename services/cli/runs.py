@@ -1,0 +1,150 @@
+"""`elm run` (the embedded ELM run, with live progress) and `elm report`."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from elm_core.errors import ElmError
+from elm_core.models import TINY, available, model_name
+from elm_core.run import RunConfig, create_run, execute_run, load_config, set_budget
+from elm_core.store import MetricsRecord, RunStatus
+from services.cli._common import console, errors, fail
+from services.cli.models import ModelOpt, pull_with_progress
+
+SeedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--seed", help="square, radial, cppn-fixed, cppn-mutable or a program FILE; repeatable."),
+]
+
+
+def run_command(
+    seed: SeedOpt = None,
+    operator: Annotated[str | None, typer.Option(help="llm or gp.")] = None,
+    model: ModelOpt = None,
+    style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
+    budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Children per batch.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Sandboxed evaluator workers.")] = None,
+    rng_seed: Annotated[int | None, typer.Option(help="The run's RNG seed.")] = None,
+    config: Annotated[Path | None, typer.Option(help="A TOML file of run settings.")] = None,
+    out: Annotated[Path | None, typer.Option(help="The run directory; default runs/<date-time>.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this directory.")] = None,
+    fallback_gp: Annotated[
+        bool, typer.Option(help="If the model cannot be had, say why and use the GP operator.")
+    ] = True,
+) -> None:
+    """Run ELM on Sodarace in this process tree: MAP-Elites, sandboxed evaluation, the model in-process."""
+    try:
+        if resume is not None:
+            run_dir = resume
+            if budget is not None:
+                set_budget(run_dir, budget)
+        else:
+            settings = _settings(config, seed=seed, operator=operator, model=model, style=style,
+                                 budget=budget, batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
+            settings = _with_model(settings, fallback_gp)
+            run_dir = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+            create_run(run_dir, settings)
+        _execute(run_dir)
+    except ElmError as e:
+        raise fail(str(e)) from e
+
+
+def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Write (again) the run's report.html."""
+    from elm_core.report import write_run_report
+    from elm_core.run import REPORT_FILE, STORE_FILE
+    from elm_core.store import SQLiteStore
+
+    try:
+        load_config(run_dir)
+        with SQLiteStore(run_dir / STORE_FILE) as store:
+            (run,) = store.list_runs()
+            path = write_run_report(store, run.run_id, run_dir / REPORT_FILE)
+    except ElmError as e:
+        raise fail(str(e)) from e
+    console.print(f"wrote {path}")
+
+
+def _settings(config: Path | None, **flags: Any) -> RunConfig:
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            values = tomllib.loads(config.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise fail(f"cannot read {config}: {e}") from e
+    settings = RunConfig.from_mapping(values)
+    top = {k: flags[k] for k in ("operator", "model", "style") if flags[k] is not None}
+    if flags["seed"]:
+        top["seeds"] = tuple(flags["seed"])
+    if flags["workers"] is not None:
+        top["evaluator_workers"] = flags["workers"]
+    if flags["rng_seed"] is not None:
+        top["rng_seed"] = flags["rng_seed"]
+    loop = {k: v for k, v in (("max_evaluations", flags["budget"]), ("batch_size", flags["batch_size"]))
+            if v is not None}  # fmt: skip
+    return settings.replace(**top, loop=dataclasses.replace(settings.loop, **loop))
+
+
+def _with_model(settings: RunConfig, fallback_gp: bool) -> RunConfig:
+    """Makes sure the LLM operator's model is there (pulling a registry model once), or falls back to GP."""
+    if settings.operator != "llm":
+        return settings
+    name = model_name(settings.model)
+    try:
+        if not available(name) and name != TINY:
+            console.print(f"the model {name} is not cached yet: fetching it once (about 480 MB)")
+            pull_with_progress(name)
+        return settings.replace(model=name)
+    except ElmError as e:
+        if not fallback_gp:
+            raise
+        errors.print(f"[yellow]cannot use the model {name}:[/yellow] {e}\n[yellow]running the GP operator "
+                     "instead (--no-fallback-gp to stop here)[/yellow]")  # fmt: skip
+        return settings.replace(operator="gp")
+
+
+def _execute(run_dir: Path) -> None:
+    settings = load_config(run_dir)
+    label = settings.operator if settings.operator == "gp" else f"llm {settings.model} ({settings.style or 'default'})"
+    console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, "
+                  f"budget {settings.loop.max_evaluations} evaluations")  # fmt: skip
+    loops = []
+    with Live(_progress(None, settings), console=console, refresh_per_second=4) as live:
+        previous = signal.signal(signal.SIGINT, lambda *_: [loop.request_stop(RunStatus.PAUSED) for loop in loops])
+        try:
+            outcome = execute_run(run_dir, on_batch=lambda m: live.update(_progress(m, settings)),
+                                  on_start=loops.append)  # fmt: skip
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    stats = outcome.stats
+    console.print(f"{outcome.status.value}: loop overhead {stats.overhead_ms_per_evaluation:.2f} ms per evaluation")
+    if outcome.status is RunStatus.PAUSED:
+        console.print(f"paused; continue with: elm run --resume {run_dir}")
+    console.print(f"report: {outcome.report}")
+
+
+def _progress(metrics: MetricsRecord | None, settings: RunConfig) -> Table:
+    table = Table(title="ELM on Sodarace", show_header=True)
+    for column in ("evaluations", "coverage", "QD score", "best fitness", "applied", "ran", "inserted", "evals/s"):
+        table.add_column(column, justify="right")
+    if metrics is None:
+        table.add_row("evaluating the seeds...", *[""] * 7)
+        return table
+    budget = settings.loop.max_evaluations
+    best = "-" if metrics.max_fitness is None else f"{metrics.max_fitness:.2f} m"
+    table.add_row(
+        f"{metrics.evaluations}" + (f" / {budget}" if budget else ""), f"{metrics.coverage:.1%}",
+        f"{metrics.qd_score:.1f}", best, f"{metrics.applied_fraction:.0%}", f"{metrics.ran_fraction:.0%}",
+        f"{metrics.inserted_fraction:.0%}", f"{metrics.evaluations_per_s:.2f}",
+    )  # fmt: skip
+    return table

@@ -1,0 +1,119 @@
+"""The MAP-Elites loop end to end: real sandboxed evaluators, a real SQLite store, the GP and tiny-LLM operators."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from elm_core.errors import StateError
+from elm_core.qd import LoopConfig
+from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
+from elm_core.store import RunStatus, SQLiteStore
+
+GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
+               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32))  # fmt: skip
+
+
+def history(run_dir: Path) -> list[tuple]:
+    with SQLiteStore(run_dir / STORE_FILE) as store:
+        (run,) = store.list_runs()
+        return [(i.individual_id, i.parent_id, i.source, i.status, i.fitness) for i in store.individuals(run.run_id)]
+
+
+def run(run_dir: Path, config: RunConfig = GP) -> None:
+    create_run(run_dir, config)
+    execute_run(run_dir)
+
+
+def test_a_gp_run_fills_the_archive_and_commits_every_batch(tmp_path: Path) -> None:
+    run(tmp_path / "r")
+    with SQLiteStore(tmp_path / "r" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        individuals = store.individuals(record.run_id)
+        metrics = store.metrics(record.run_id)
+        mutations = store.mutations(record.run_id)
+        elites = store.elites(record.run_id)
+    assert record.status is RunStatus.FINISHED
+    assert record.evaluations == len(individuals) == 32 == metrics[-1].evaluations
+    assert [m.batch for m in metrics] == list(range(record.batches))
+    assert len(elites) > 1 and metrics[-1].filled == len(elites)
+    assert len(mutations) >= 30 and all(m.parent_id is not None for m in mutations)
+    assert {m.operator for m in mutations} == {"gp"}
+    assert (tmp_path / "r" / "report.html").stat().st_size > 1000
+
+
+def test_a_sequential_run_is_reproducible_and_resumes_exactly(tmp_path: Path) -> None:
+    run(tmp_path / "whole")
+    half = dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, max_evaluations=20))
+    run(tmp_path / "split", half)
+    set_budget(tmp_path / "split", 32)
+    execute_run(tmp_path / "split")
+    assert history(tmp_path / "split") == history(tmp_path / "whole")
+    assert load_config(tmp_path / "split").loop.max_evaluations == 32
+
+
+def test_a_pipelined_run_keeps_its_budget_and_counts(tmp_path: Path) -> None:
+    config = dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, pipeline_depth=3, max_evaluations=40))
+    run(tmp_path / "p", config)
+    rows = history(tmp_path / "p")
+    assert len(rows) == 40 and [r[0] for r in rows] == list(range(40))
+
+
+def test_an_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:
+    create_run(tmp_path / "r", GP)
+    with pytest.raises(StateError, match="--resume"):
+        create_run(tmp_path / "r", GP)
+
+
+def test_a_stop_request_ends_after_the_batch_in_flight(tmp_path: Path) -> None:
+    create_run(tmp_path / "r", dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, max_evaluations=None)))
+    loops = []
+    outcome = execute_run(tmp_path / "r", on_start=loops.append,
+                          on_batch=lambda m: m.batch >= 2 and loops[0].request_stop(RunStatus.PAUSED))  # fmt: skip
+    assert outcome.status is RunStatus.PAUSED
+    assert len({r[0] for r in history(tmp_path / "r")}) == len(history(tmp_path / "r")) > 0
+
+
+def test_a_tiny_model_run_logs_every_mutation(tmp_path: Path, model_cache: Path) -> None:
+    from elm_core.models import SamplingConfig
+
+    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square",),
+                                 sampling=SamplingConfig(max_new_tokens=16),
+                                 loop=dataclasses.replace(GP.loop, max_evaluations=None, max_seconds=3.0))  # fmt: skip
+    run(tmp_path / "t", config)
+    with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        mutations = store.mutations(record.run_id)
+    assert record.status is RunStatus.FINISHED and record.batches >= 2
+    assert mutations and all(m.operator == "llm" and m.raw_output for m in mutations)
+    assert all(m.child_id is None for m in mutations if not m.applied)
+
+
+def test_a_hard_kill_mid_run_loses_nothing_committed(tmp_path: Path) -> None:
+    run_dir = tmp_path / "k"
+    config = dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, max_evaluations=400, batch_size=4))
+    create_run(run_dir, config)
+    script = "import sys; from pathlib import Path; from elm_core.run import execute_run; execute_run(Path(sys.argv[1]))"
+    child = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(history(run_dir)) < 30:
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)  # the run and its sandboxes, mid-batch
+    child.wait()
+    before = history(run_dir)
+    assert len(before) >= 30
+    with SQLiteStore(run_dir / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        assert record.status is RunStatus.RUNNING and record.evaluations == len(before)
+    set_budget(run_dir, len(before) + 12)
+    execute_run(run_dir)
+    after = history(run_dir)
+    assert after[: len(before)] == before  # nothing committed was lost or changed
+    assert [r[0] for r in after] == list(range(len(after))) and len(after) == len(before) + 12
