@@ -1,12 +1,14 @@
 """Model backends behind one small port, `CodeGenerator`: prompts in, generations out.
 
-`hf` (transformers on torch, CPU or GPU) and `openai` (any OpenAI-compatible server). `load_generator(NAME)`
-resolves a model name: a registry name (`elm model list`), a hub id, a local directory or GGUF file, or `tiny`.
+`hf` (transformers on torch, CPU or GPU) and `openai` (any OpenAI-compatible server).
+`load_generator(NAME)` resolves a model name: a registry name (`elm model list`), a hub id, a local
+directory or GGUF file, `tiny`, or `openai:MODEL`.
 torch and transformers are imported only when a model is loaded.
 """
 
 from elm_core.models._hf import HFConfig, HFGenerator
 from elm_core.models._load import MODEL_ENV, available, default_style, load_generator, model_name
+from elm_core.models._openai import OpenAIConfig, OpenAIGenerator
 from elm_core.models._registry import (
     DEFAULT_MODEL,
     KNOWN_MODELS,
@@ -31,6 +33,8 @@ __all__ = [
     "HFConfig",
     "HFGenerator",
     "ModelSpec",
+    "OpenAIConfig",
+    "OpenAIGenerator",
     "Prompt",
     "SamplingConfig",
     "available",

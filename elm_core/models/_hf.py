@@ -57,8 +57,8 @@ class HFGenerator:
             for start in range(0, len(order), self.config.batch_size):
                 chunk = order[start : start + self.config.batch_size]
                 batch_seed = None if seed is None else seed + start
-                for i, generation in zip(chunk, self._generate([texts[i] for i in chunk], sampling, batch_seed)):
-                    results[i] = generation
+                generations = self._generate([texts[i] for i in chunk], sampling, batch_seed)
+                results.update(zip(chunk, generations, strict=True))
         return [results[i] for i in range(len(texts))]
 
     def _text(self, prompt: Prompt) -> str:
@@ -118,6 +118,14 @@ class HFGenerator:
         return {int(i) for i in ids if i is not None} | {int(self.tokenizer.eos_token_id)}
 
 
+def quiet_transformers() -> None:
+    """No progress bars or advice from transformers: elm shows its own progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def _load(path: str, gguf_file: str | None, config: HFConfig) -> tuple[Any, Any]:
     try:
         import torch
@@ -126,6 +134,7 @@ def _load(path: str, gguf_file: str | None, config: HFConfig) -> tuple[Any, Any]
         raise BackendUnavailableError(
             f"the hf backend needs torch and transformers ({e}); install the project's `model` extra"
         ) from e
+    quiet_transformers()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = "cuda" if config.device == "auto" and torch.cuda.is_available() else config.device
@@ -137,7 +146,7 @@ def _load(path: str, gguf_file: str | None, config: HFConfig) -> tuple[Any, Any]
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype_name), **extra)
     except (OSError, ValueError) as e:
         raise BackendUnavailableError(f"could not load the model at {path}: {e}") from e
-    model.to(device).eval()
+    model.to(device).eval()  # type: ignore[arg-type]
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -26,7 +26,7 @@ _SILENT = -1  # llama.cpp log verbosity below every level: nothing reaches the t
 
 @dataclass(frozen=True, kw_only=True)
 class LlamaCppConfig:
-    threads: int | None = None  # CPU threads for prompt processing and decoding; None = os.cpu_count()
+    threads: int | None = None  # CPU threads for prompt processing and decoding; None = the usable cores
     parallel: int = 8  # sequences decoded together (llama.cpp slots); also the requests kept in flight
     context_per_sequence: int = 2048  # tokens per sequence, prompt plus completion; n_ctx = parallel * this
 
@@ -40,7 +40,7 @@ class LlamaCppConfig:
 
     @property
     def n_threads(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        return self.threads or _usable_cores()
 
 
 class LlamaCppGenerator:
@@ -81,6 +81,13 @@ class LlamaCppGenerator:
         if self._server is None:
             raise StateError(f"the llama.cpp generator {self.name!r} is closed")
         return self._server
+
+
+def _usable_cores() -> int:
+    """os.cpu_count(), narrowed to the cores this process may run on (containers often pin fewer)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _start_server(path: Path, config: LlamaCppConfig) -> Any:

@@ -7,12 +7,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from elm_core.errors import NotFoundError
+from elm_core.errors import ConfigError, NotFoundError
 from elm_core.models._hf import HFConfig, HFGenerator
+from elm_core.models._openai import OpenAIConfig, OpenAIGenerator
 from elm_core.models._registry import DEFAULT_MODEL, KNOWN_MODELS, TINY, cache_dir, cached_path, is_cached
 from elm_core.models._tiny import build_tiny_model
+from elm_core.models._types import CodeGenerator
 
 MODEL_ENV = "ELM_MODEL"
+OPENAI_PREFIX = "openai:"
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
 
 
 def model_name(explicit: str | None = None) -> str:
@@ -27,7 +31,7 @@ def default_style(name: str) -> str:
 
 def available(name: str) -> bool:
     """Whether `name` can be loaded without fetching anything."""
-    if name == TINY or Path(name).exists():
+    if name == TINY or name.startswith(OPENAI_PREFIX) or Path(name).exists():
         return True
     return is_cached(name)
 
@@ -37,8 +41,16 @@ def _made(path: Path) -> Path:
     return path
 
 
-def load_generator(name: str, config: HFConfig | None = None) -> HFGenerator:
-    """Loads a registry name, `tiny`, a local directory or GGUF file, or a hub id with the hf backend."""
+def load_generator(name: str, config: HFConfig | None = None) -> CodeGenerator:
+    """Loads a registry name, `tiny`, a local directory or GGUF file, or a hub id with the hf backend;
+    `openai:MODEL` talks to the OpenAI-compatible server at $OPENAI_BASE_URL (a vLLM or llama.cpp server)."""
+    if name.startswith(OPENAI_PREFIX):
+        base_url = os.environ.get(OPENAI_BASE_URL_ENV)
+        if not base_url:
+            raise ConfigError(
+                f"{name}: set {OPENAI_BASE_URL_ENV} to the server's URL, e.g. http://127.0.0.1:8000/v1"
+            )
+        return OpenAIGenerator(OpenAIConfig(base_url=base_url, model=name.removeprefix(OPENAI_PREFIX)))
     if name == TINY:
         directory = cache_dir() / TINY
         if not (directory / "config.json").is_file():

@@ -25,6 +25,7 @@ from elm_core.errors import BackendUnavailableError, NotFoundError
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 TINY = "tiny"
 MANIFEST = "elm-model.json"
+GGUF_FILE = "model.gguf"
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -139,6 +140,7 @@ def pull(name: str, *, force: bool = False, progress: Progress | None = None) ->
             gguf = _fetch_offline(spec.offline, work, report)
             source = f"offline GGUF, sha256 {spec.offline.sha256}"
             _convert_gguf(gguf, work / "checkpoint", report)
+            gguf.rename(work / "checkpoint" / GGUF_FILE)  # kept for the llama.cpp backend
         else:
             _fetch_hub(spec.hub_id, work / "checkpoint", report)
             source = f"hub {spec.hub_id}"
@@ -196,13 +198,16 @@ def _convert_gguf(gguf: Path, out: Path, report: Progress) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from elm_core.models._hf import quiet_transformers
+
+    quiet_transformers()
     report("convert", 0, 1)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model.hf_quantizer = None  # save_pretrained refuses a model that still looks quantised
+    model.hf_quantizer = None  # type: ignore[assignment]  # save_pretrained refuses a model that still looks quantised
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.to(torch.bfloat16).save_pretrained(out)
+    model.to(torch.bfloat16).save_pretrained(out)  # type: ignore[arg-type]
     tokenizer.save_pretrained(out)
     report("convert", 1, 1)
 

@@ -2,8 +2,42 @@
 
 The LLM operator asks a code model for a diff (or a whole new program) and applies it leniently; the GP
 operator edits the program's syntax tree. Both implement `Mutator` and report failures as typed outcomes.
+`run_bugfix` is the paper's 4-bit-parity repair benchmark for any operator.
 """
 
+from elm_core.mutation._bugfix import (
+    BUGFIX_MESSAGE,
+    PAPER_SUCCESS_RATES,
+    PARITY_PROGRAM,
+    BugfixRow,
+    buggy_parity,
+    run_bugfix,
+)
+from elm_core.mutation._diff import PatchResult, apply_diff
+from elm_core.mutation._factory import OPERATORS, build_mutator
+from elm_core.mutation._gp import EDIT_KINDS, GPMutator
+from elm_core.mutation._llm import SODARACE_MESSAGES, LLMMutator, MutationConfig
+from elm_core.mutation._prompts import PromptStyle
 from elm_core.mutation._types import Child, MutationOutcome, Mutator
 
-__all__ = ["Child", "MutationOutcome", "Mutator"]
+__all__ = [
+    "BUGFIX_MESSAGE",
+    "EDIT_KINDS",
+    "OPERATORS",
+    "PAPER_SUCCESS_RATES",
+    "PARITY_PROGRAM",
+    "SODARACE_MESSAGES",
+    "BugfixRow",
+    "Child",
+    "GPMutator",
+    "LLMMutator",
+    "MutationConfig",
+    "MutationOutcome",
+    "Mutator",
+    "PatchResult",
+    "PromptStyle",
+    "apply_diff",
+    "buggy_parity",
+    "build_mutator",
+    "run_bugfix",
+]

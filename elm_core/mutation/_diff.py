@@ -1,11 +1,11 @@
 """Lenient unified-diff application, the way model-written diffs need it.
 
-Models get hunk line numbers wrong, drop the space that marks an empty context line, re-indent, wrap the diff
-in prose or code fences, and stop mid-hunk. So: text outside hunks is dropped; inside a hunk, lines are context
-(' '), removals ('-') or additions ('+'), and the first line that is none of these ends the hunk; each hunk is
-located by its content (context and removed lines), exactly if possible, else ignoring trailing, then all
-surrounding whitespace; the header's line number only breaks ties between several matches. Every hunk must
-apply, or the diff does not apply: a half-applied diff is a different program than the model meant.
+Models get hunk line numbers wrong, drop the space that marks an empty context line, re-indent, wrap the
+diff in prose or code fences, and stop mid-hunk. So: text outside hunks is dropped; inside a hunk, lines are
+context (' '), removals ('-') or additions ('+'), and the first line that is none of these ends the hunk;
+each hunk is located by its content (context and removed lines), exactly if possible, else ignoring
+trailing, then all surrounding whitespace; the header's line number only breaks ties between several
+matches. Every hunk must apply, or the diff does not apply: a half-applied diff is not what the model meant.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def parse_hunks(diff: str) -> list[Hunk]:
         elif current is None:
             continue  # prose, fences and file headers before the first hunk
         elif line.startswith(_FILE_HEADER) or line.startswith("\\"):
-            if not line.startswith("\\"):  # "\ No newline at end of file" is noise; a file header ends the hunk
+            if not line.startswith(
+                "\\"
+            ):  # "\ No newline at end of file" is noise; a file header ends the hunk
                 _close(hunks, current, hint)
                 current = None
         elif line[:1] in (" ", "-", "+"):

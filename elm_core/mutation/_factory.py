@@ -31,7 +31,9 @@ def build_mutator(
     if style is not None and style not in set(PromptStyle):
         raise ConfigError(f"style must be one of {[s.value for s in PromptStyle]}, got {style!r}")
     name = model_name(model)
-    config = MutationConfig(style=PromptStyle(style or default_style(name)), sampling=sampling or SamplingConfig())
+    config = MutationConfig(
+        style=PromptStyle(style or default_style(name)), sampling=sampling or SamplingConfig()
+    )
     if messages is not None:
         config = dataclasses.replace(config, messages=messages)
     return LLMMutator(load_generator(name, hf), config)

@@ -76,10 +76,8 @@ class GPMutator:
             edits = self._edit(tree, rng)
             source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
             ast.parse(source)
-        except _PARSE_ERRORS as e:  # a tree too deep to copy or write back, or an edit Python rejects
-            return _gp_child(
-                parent, MutationOutcome.NO_DIFF, detail=f"the edited program is unusable: {_what(e)}"
-            )
+        except _PARSE_ERRORS as e:  # a tree too deep to copy or unparse, or an edit Python rejects
+            return _gp_child(parent, MutationOutcome.NO_DIFF, detail=f"no usable child: {_what(e)}")
         style, description = "+".join(kind for kind, _ in edits), "; ".join(text for _, text in edits)
         if not edits or source.strip() == before.strip():
             detail = "the edits change nothing" if edits else "the parent has nothing these edits can change"

@@ -57,8 +57,15 @@ class LLMMutator:
         for parent, message, generation in zip(parents, messages, generations, strict=True):
             parsed = parse_output(self.config.style, parent, generation)
             children.append(
-                Child(parent=parent, source=parsed.source, outcome=parsed.outcome, operator=self.name,
-                      style=self.config.style.value, message=message, raw_output=generation.text,
-                      detail=parsed.detail)  # fmt: skip
+                Child(
+                    parent=parent,
+                    source=parsed.source,
+                    outcome=parsed.outcome,
+                    operator=self.name,
+                    style=self.config.style.value,
+                    message=message,
+                    raw_output=generation.text,
+                    detail=parsed.detail,
+                )  # fmt: skip
             )
         return children

@@ -1,7 +1,7 @@
 """Prompt styles: how a parent program becomes a model prompt, and how the model's output becomes a child.
 
-- `diff`: the diff-model layout (`<NME>`, `<BEF>`, `<MSG>`, `<DFF>`) prompted up to `<DFF>`; the model writes a
-  unified diff.
+- `diff`: the diff-model layout (`<NME>`, `<BEF>`, `<MSG>`, `<DFF>`) prompted up to `<DFF>`; the model
+  writes a unified diff.
 - `instruct`: a chat prompt asking an instruction model for a unified diff in a ```diff block (a whole
   program in a ```python block is accepted too: small instruction models often answer that way).
 - `rewrite`: a chat prompt asking for the whole new program.
@@ -21,9 +21,12 @@ from elm_core.mutation._types import MutationOutcome
 FILE_NAME = "walker.py"
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
-SYSTEM = "You are an expert Python programmer. You change programs exactly as asked and answer with code only."
+SYSTEM = (
+    "You are an expert Python programmer. You change programs exactly as asked and answer with code only."
+)
 _TASK = (
-    "This Python program builds a Sodarace walker: point masses (joints) joined by springs (muscles), some of "
+    "This Python program builds a Sodarace walker: point masses (joints) joined by springs (muscles), "
+    "some of "
     "which oscillate (active, with an amplitude and a phase). `walker_creator` is provided: add_joint(x, y) "
     "returns a joint; add_muscle(j0, j1, active, amplitude, phase) connects two joints. `make_walker()` must "
     "return wc.get_walker(). Nothing needs to be imported."
@@ -74,7 +77,9 @@ def parse_output(style: PromptStyle, parent: str, generation: Generation) -> Par
     if program is not None:
         return _from_program(parent, program, generation.truncated)
     if generation.truncated:
-        return Parsed(None, MutationOutcome.TRUNCATED, "the output ended at the token limit without an answer")
+        return Parsed(
+            None, MutationOutcome.TRUNCATED, "the output ended at the token limit without an answer"
+        )
     return Parsed(None, MutationOutcome.NO_DIFF, "the output holds neither a diff nor a program")
 
 

@@ -46,7 +46,8 @@ class ArchiveBase(abc.ABC):
 
     def __init__(self, config: ArchiveConfig) -> None:
         if config.kind != self.kind:
-            raise ConfigError(f"{type(self).__name__} needs ArchiveConfig.kind {self.kind.value!r}, got {config.kind!r}")
+            name, actual = type(self).__name__, str(config.kind)
+            raise ConfigError(f"{name} needs ArchiveConfig.kind {self.kind.value!r}, got {actual!r}")
         self.config = config
         bounds = np.array(config.ranges, dtype=np.float64)
         self._lower, self._upper = bounds[:, 0], bounds[:, 1]
@@ -85,8 +86,10 @@ class ArchiveBase(abc.ABC):
         """
         return self._cell_of_point(self._clipped(self._point(descriptors)))
 
-    def try_insert(self, individual_id: int, fitness: float, descriptors: Sequence[float] | np.ndarray) -> InsertResult:
-        """Insert if the cell is empty or `fitness` is strictly greater; a non-finite fitness never inserts."""
+    def try_insert(
+        self, individual_id: int, fitness: float, descriptors: Sequence[float] | np.ndarray
+    ) -> InsertResult:
+        """Insert if the cell is empty or `fitness` is strictly greater; non-finite fitness never inserts."""
         point = self._point(descriptors)
         cell = self._cell_of_point(self._clipped(point))
         previous = self.get(cell)
@@ -125,11 +128,16 @@ class ArchiveBase(abc.ABC):
         self._filled = 0
 
     def restore(self, elites: Iterable[Elite]) -> None:
-        """Rebuild from stored elites, trusting their cells; StateError (and nothing changes) if they don't fit."""
+        """Rebuild from stored elites, trusting their cells; StateError, and no change, if they don't fit."""
         checked = self._restorable(list(elites))
         self.clear()
         for elite in checked:
-            self._put(elite.cell, elite.fitness, np.asarray(elite.descriptors, dtype=np.float64), elite.individual_id)
+            self._put(
+                elite.cell,
+                elite.fitness,
+                np.asarray(elite.descriptors, dtype=np.float64),
+                elite.individual_id,
+            )
 
     def _elite(self, cell: int) -> Elite:
         elite = self.get(cell)

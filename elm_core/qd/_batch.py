@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from elm_core.evaluation import EvalResult
 from elm_core.mutation import Child
-from elm_core.qd._archive import Elite, GridArchive
-from elm_core.qd._cvt import CVTArchive
+from elm_core.qd._archive import ArchiveBase, Elite
 from elm_core.qd._metrics import archive_metrics
 from elm_core.qd._ports import Store
 from elm_core.sandbox import Outcome
@@ -27,7 +26,7 @@ class Parent:
 class BatchBuilder:
     """Owns the in-memory side of a run: the archive, the elites' sources, the next individual id."""
 
-    def __init__(self, run_id: str, archive: GridArchive | CVTArchive, fitness_offset: float, store: Store) -> None:
+    def __init__(self, run_id: str, archive: ArchiveBase, fitness_offset: float, store: Store) -> None:
         self.run_id, self.archive, self.fitness_offset, self.store = run_id, archive, fitness_offset, store
         self._sources: dict[int, str] = {}  # elites only, so memory is bounded by the number of cells
         self._next_id = 0
@@ -38,7 +37,9 @@ class BatchBuilder:
         """Rebuilds the archive and counters from what the store has committed."""
         elites = self.store.elites(self.run_id)
         self.archive.restore(Elite(e.cell, e.fitness, e.descriptors, e.individual_id) for e in elites)
-        self._sources = {e.individual_id: self.store.individual(self.run_id, e.individual_id).source for e in elites}
+        self._sources = {
+            e.individual_id: self.store.individual(self.run_id, e.individual_id).source for e in elites
+        }
         self._next_id = self.store.next_individual_id(self.run_id)
         history = self.store.metrics(self.run_id)
         self._elapsed_before = history[-1].elapsed_s if history else 0.0
@@ -121,7 +122,8 @@ class BatchBuilder:
         metrics = MetricsRecord(
             run_id=self.run_id, batch=batch, evaluations=self._next_id, filled=stats.filled,
             coverage=stats.coverage, qd_score=stats.qd_score, max_fitness=stats.max_fitness,
-            applied_fraction=sum(m.applied for m in mutations) / n, ran_fraction=sum(m.ran for m in mutations) / n,
+            applied_fraction=sum(m.applied for m in mutations) / n,
+            ran_fraction=sum(m.ran for m in mutations) / n,
             inserted_fraction=sum(m.inserted for m in mutations) / n, elapsed_s=elapsed,
             evaluations_per_s=self._next_id / max(elapsed, 1e-9), created_at=time.time(),
         )  # fmt: skip

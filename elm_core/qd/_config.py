@@ -60,7 +60,7 @@ class ArchiveConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", _kind(self.kind))
         object.__setattr__(self, "ranges", _ranges(self.ranges))
-        object.__setattr__(self, "dims", _dims(self.dims, len(self.ranges), self.kind))
+        object.__setattr__(self, "dims", _dims(self.dims, len(self.ranges), ArchiveKind(self.kind)))
         _check_int("cvt_cells", self.cvt_cells, 1)
         _check_int("cvt_samples", self.cvt_samples, self.cvt_cells, "cvt_cells")
         _check_int("cvt_iterations", self.cvt_iterations, 0)
@@ -108,7 +108,9 @@ def _ranges(value: Any) -> tuple[tuple[float, float], ...]:
 def _range(k: int, value: Any) -> tuple[float, float]:
     ok = isinstance(value, tuple | list) and len(value) == 2 and all(_is_number(v) for v in value)
     if not ok or not all(math.isfinite(v) for v in value) or not value[0] < value[1]:
-        raise ConfigError(f"ArchiveConfig.ranges[{k}] must be finite (low, high) with low < high, got {value!r}")
+        raise ConfigError(
+            f"ArchiveConfig.ranges[{k}] must be finite (low, high) with low < high, got {value!r}"
+        )
     return float(value[0]), float(value[1])
 
 

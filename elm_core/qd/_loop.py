@@ -21,7 +21,7 @@ import numpy as np
 from elm_core.errors import ConfigError, StateError
 from elm_core.evaluation import EvalResult
 from elm_core.mutation import Child, Mutator
-from elm_core.qd._archive import GridArchive
+from elm_core.qd._archive import ArchiveBase, GridArchive
 from elm_core.qd._batch import BatchBuilder, Parent
 from elm_core.qd._config import ArchiveConfig
 from elm_core.qd._cvt import CVTArchive
@@ -29,7 +29,7 @@ from elm_core.qd._ports import Evaluator, Store
 from elm_core.qd._selectors import ParentSelector, UniformSelector
 from elm_core.store import BatchRecord, MetricsRecord, RunStatus
 
-Archive = GridArchive | CVTArchive
+Archive = ArchiveBase
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,6 @@
-"""Pages people look at: the walker gallery (and, later, the run report)."""
+"""Pages people look at: the walker gallery and the run report."""
 
 from elm_core.report._gallery import GALLERY_GIF_SIZE, GalleryEntry, write_gallery
+from elm_core.report._run_report import write_run_report
 
-__all__ = ["GALLERY_GIF_SIZE", "GalleryEntry", "write_gallery"]
+__all__ = ["GALLERY_GIF_SIZE", "GalleryEntry", "write_gallery", "write_run_report"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,9 +85,12 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def _tick_label(value: float, ticks: Sequence[float]) -> str:
-    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    """Just enough decimals to tell ticks apart; thousands and millions as k and M, to stay narrow."""
+    largest = max(abs(t) for t in ticks)
+    divisor, suffix = (1e6, "M") if largest >= 1e6 else (1e3, "k") if largest >= 1e4 else (1.0, "")
+    step = (abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0) / divisor
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
-    return f"{value:,.{decimals}f}"
+    return f"{value / divisor:,.{decimals}f}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -220,34 +223,72 @@ def _legend(series: Sequence[Series], axes: _Axes) -> str:
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class Axis:
+    """A named span cut into `bins` equal bins (a grid archive's descriptor)."""
+
+    name: str
+    span: Range
+    bins: int
+
+    def bin(self, i: int) -> Range:
+        step = (self.span[1] - self.span[0]) / self.bins
+        return self.span[0] + i * step, self.span[0] + (i + 1) * step
+
+    def describe(self, i: int) -> str:
+        lo, hi = self.bin(i)
+        return f"{self.name} {lo:.3g}–{hi:.3g}"
+
+
 def heat_map(
     values: np.ndarray,
     scale: ColourScale,
     *,
+    x: Axis,
+    y: Axis,
     label: str,
-    ranges: tuple[Range, Range] | None = None,
-    axis_labels: tuple[str, str] = ("", ""),
     cell_px: float = 24,
-    tooltip: Callable[[int, int], str] | None = None,
+    bare: bool = False,
 ) -> str:
-    """`values[row, column]` as coloured cells, row 0 at the bottom; NaN is an empty (grey) cell.
+    """`values[y bin, x bin]` as coloured cells, y bin 0 at the bottom; NaN is an empty (grey) cell.
 
-    With `ranges` ((x_lo, x_hi), (y_lo, y_hi)) the map gets axes and tick labels; without, it is bare.
+    Each cell's tooltip names its bins and value; a `bare` map has no axes (for small multiples).
     """
     rows, cols = values.shape
-    if ranges is None:
+    if bare:
         axes = _Axes((0, cols), (0, rows), 1, 1, cols * cell_px, rows * cell_px)
         frame, width, height = "", cols * cell_px + 2, rows * cell_px + 2
     else:
         width, height = _MARGIN_LEFT + cols * cell_px + _MARGIN_RIGHT, 8 + rows * cell_px + _MARGIN_BOTTOM
-        axes = _Axes(ranges[0], ranges[1], _MARGIN_LEFT, 8, cols * cell_px, rows * cell_px)
-        frame = axes.frame(_ticks_within(ranges[0]), _ticks_within(ranges[1]), axis_labels, grid=False)
-    cells = [
-        _cell(values[r, c], scale, axes, (r, c), (rows, cols), tooltip)
-        for r in range(rows)
-        for c in range(cols)
-    ]
+        axes = _Axes(x.span, y.span, _MARGIN_LEFT, 8, cols * cell_px, rows * cell_px)
+        frame = axes.frame(_ticks_within(x.span), _ticks_within(y.span), (x.name, y.name), grid=False)
+    cells = []
+    for r, c in np.ndindex(rows, cols):
+        value = float(values[r, c])
+        tip = f"{y.describe(r)}, {x.describe(c)}: " + ("empty" if math.isnan(value) else f"{value:+.3f}")
+        cells.append(_cell(value, scale, axes, (r, c), (rows, cols), tip))
     return _svg(width, height, label, "".join(cells) + frame)
+
+
+def small_multiples(values: np.ndarray, scale: ColourScale, *, x: Axis, y: Axis, z: Axis) -> str:
+    """One bare heat map per z bin of `values[y bin, x bin, z bin]`, captioned with the bin and its count."""
+    cell_px = max(4.0, 96 / max(values.shape[:2]))
+    figures = []
+    for k in range(values.shape[2]):
+        layer = values[:, :, k]
+        svg = heat_map(layer, scale, x=x, y=y, label=z.describe(k), cell_px=cell_px, bare=True)
+        filled = int(np.count_nonzero(~np.isnan(layer)))
+        caption = f"{html.escape(z.describe(k))}<br>{filled} filled"
+        figures.append(f"<figure>{svg}<figcaption>{caption}</figcaption></figure>")
+    return f'<div class="multiples">{"".join(figures)}</div>'
+
+
+def running_mean(values: Sequence[float], window: int) -> list[float | None]:
+    """The mean of each value and up to `window - 1` values before it."""
+    sums = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=np.float64))])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - max(1, window))
+    return [float(v) for v in (sums[ends] - sums[starts]) / (ends - starts)]
 
 
 def _ticks_within(span: Range) -> list[float]:
@@ -256,20 +297,14 @@ def _ticks_within(span: Range) -> list[float]:
 
 
 def _cell(
-    value: float,
-    scale: ColourScale,
-    axes: _Axes,
-    at: tuple[int, int],
-    shape: tuple[int, int],
-    tooltip: Callable[[int, int], str] | None,
+    value: float, scale: ColourScale, axes: _Axes, at: tuple[int, int], shape: tuple[int, int], tip: str
 ) -> str:
     (r, c), (rows, cols) = at, shape
     w, h = axes.width / cols, axes.height / rows
     x, y = axes.left + c * w, axes.top + (rows - 1 - r) * h
     fill = EMPTY_COLOUR if math.isnan(value) else scale.colour(value)
-    title = f"<title>{html.escape(tooltip(r, c))}</title>" if tooltip else ""
     return (f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}" stroke="#fff" '
-            f'stroke-width="{0.5 if w < 12 else 1}">{title}</rect>')  # fmt: skip
+            f'stroke-width="{0.5 if w < 12 else 1}"><title>{html.escape(tip)}</title></rect>')  # fmt: skip
 
 
 def scatter(

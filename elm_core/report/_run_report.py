@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 
 from elm_core.errors import ElmError, InvalidRequestError
-from elm_core.report._charts import ColourScale, Range, Series, heat_map, line_chart, scatter
+from elm_core.report._charts import (
+    Axis,
+    ColourScale,
+    Range,
+    Series,
+    heat_map,
+    line_chart,
+    running_mean,
+    scatter,
+    small_multiples,
+)
 from elm_core.sodarace import SimConfig, Terrain, Walker, record, render_gif
 from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, RunRecord, SQLiteStore
 
@@ -189,7 +199,7 @@ def _number(value: float | None) -> str:
 
 def _map_section(elites: list[EliteRecord], settings: _Settings) -> str:
     if not elites:
-        return _section("map", "Archive", '<p class="note">The archive is empty: no elites yet.</p>')
+        return _section("map", "Archive", _note("The archive is empty: no elites yet."))
     scale = ColourScale(min(e.fitness for e in elites), max(e.fitness for e in elites))
     legend = f'<div class="legend">{scale.legend("fitness")}</div>'
     summary = f"<p>{len(elites):,} elites; fitness from {scale.lo:+.3f} to {scale.hi:+.3f}.</p>"
@@ -199,88 +209,37 @@ def _map_section(elites: list[EliteRecord], settings: _Settings) -> str:
 
 
 def _grid_maps(elites: list[EliteRecord], settings: _Settings, scale: ColourScale) -> str:
-    dims, (h_range, w_range) = settings.dims, settings.ranges[:2]
+    dims = settings.dims
     grid = np.full(dims, np.nan)
     for e in elites:
         if 0 <= e.cell < grid.size:
             grid[np.unravel_index(e.cell, dims)] = e.fitness
-    projection = np.fmax.reduce(grid, axis=2) if grid.ndim == 3 else grid  # fmax: NaN only where all are
-    tip = _cell_tip(h_range, w_range, projection)
-    main = heat_map(
-        projection,
-        scale,
-        label="best fitness over height and width",
-        ranges=(w_range, h_range),
-        axis_labels=("width", "height"),
-        cell_px=min(28.0, 360 / max(dims[:2])),
-        tooltip=tip,
+    height, width, *mass = (
+        Axis(n, r, d) for n, r, d in zip(_DESCRIPTORS, settings.ranges, dims, strict=False)
     )
-    caption = "Best fitness per height × width cell" + (", over all mass bins" if grid.ndim == 3 else "")
+    projection = np.fmax.reduce(grid, axis=2) if mass else grid  # fmax: NaN only where every bin is empty
+    main = heat_map(projection, scale, x=width, y=height, label="best fitness over height and width",
+                    cell_px=min(28.0, 360 / max(dims[:2])))  # fmt: skip
+    caption = "Best fitness per height × width cell" + (", over all mass bins" if mass else "")
     figure = f'<figure id="map-projection">{main}<figcaption>{caption}</figcaption></figure>'
-    return figure + (_mass_slices(grid, settings.ranges[2], scale) if grid.ndim == 3 else "")
-
-
-def _cell_tip(h_range: Range, w_range: Range, values: np.ndarray) -> Any:
-    rows, cols = values.shape
-    h_step, w_step = (h_range[1] - h_range[0]) / rows, (w_range[1] - w_range[0]) / cols
-
-    def tip(r: int, c: int) -> str:
-        h0, w0 = h_range[0] + r * h_step, w_range[0] + c * w_step
-        where = f"height {h0:.3g}–{h0 + h_step:.3g}, width {w0:.3g}–{w0 + w_step:.3g}"
-        value = values[r, c]
-        return f"{where}: " + ("empty" if math.isnan(value) else f"best fitness {value:+.3f}")
-
-    return tip
-
-
-def _mass_slices(grid: np.ndarray, m_range: Range, scale: ColourScale) -> str:
-    bins, step = grid.shape[2], (m_range[1] - m_range[0]) / grid.shape[2]
-    figures = []
-    for k in range(bins):
-        lo = m_range[0] + k * step
-        layer = grid[:, :, k]
-        svg = heat_map(
-            layer,
-            scale,
-            label=f"mass {lo:.3g} to {lo + step:.3g}",
-            cell_px=max(4.0, 96 / max(grid.shape[:2])),
-            tooltip=_cell_tip((0, 1), (0, 1), layer),
-        )
-        filled = int(np.count_nonzero(~np.isnan(layer)))
-        figures.append(
-            f"<figure>{svg}<figcaption>mass {lo:.3g}–{lo + step:.3g}<br>{filled} filled</figcaption></figure>"
-        )
-    return (
-        '<h3>One height × width slice per mass bin</h3><div class="multiples" id="map-slices">'
-        + "".join(figures)
-        + "</div>"
-    )
+    if not mass:
+        return figure
+    slices = small_multiples(grid, scale, x=width, y=height, z=mass[0])
+    return f'{figure}<h3 id="map-slices">One height × width slice per mass bin</h3>{slices}'
 
 
 def _elite_scatter(elites: list[EliteRecord], settings: _Settings, scale: ColourScale) -> str:
     placed = [e for e in elites if len(e.descriptors) >= 2]
+    if not placed:
+        return _note("The elites carry no (height, width) descriptors to plot.")
     points = [(e.descriptors[1], e.descriptors[0], e.fitness) for e in placed]
-    if len(settings.ranges) >= 2:
-        ranges = (settings.ranges[1], settings.ranges[0])
-    else:
-        ranges = (
-            (min(p[0] for p in points), max(p[0] for p in points)),
-            (min(p[1] for p in points), max(p[1] for p in points)),
-        )
-    tips = [
-        f"#{e.individual_id}: height {e.descriptors[0]:.3g}, width {e.descriptors[1]:.3g}, "
-        f"fitness {e.fitness:+.3f}"
-        for e in placed
-    ]
-    svg = scatter(
-        points,
-        scale,
-        label="elites by height and width",
-        ranges=ranges,
-        axis_labels=("width", "height"),
-        tooltips=tips,
-    )
-    return f'<figure id="map-scatter">{svg}<figcaption>Elites by height and width, coloured by fitness</figcaption></figure>'
+    extent = [(min(p[k] for p in points), max(p[k] for p in points)) for k in (0, 1)]
+    ranges = (settings.ranges[1], settings.ranges[0]) if settings.ranges else (extent[0], extent[1])
+    tips = [f"individual {e.individual_id}: height {e.descriptors[0]:.3g}, width {e.descriptors[1]:.3g}, "
+            f"fitness {e.fitness:+.3f}" for e in placed]  # fmt: skip
+    svg = scatter(points, scale, label="elites by height and width", ranges=ranges,
+                  axis_labels=("width", "height"), tooltips=tips)  # fmt: skip
+    return _figure("map-scatter", svg, "Elites by height and width, coloured by fitness")
 
 
 # -- 3. curves -----------------------------------------------------------------------------------------
@@ -288,59 +247,40 @@ def _elite_scatter(elites: list[EliteRecord], settings: _Settings, scale: Colour
 
 def _curves_section(metrics: list[MetricsRecord]) -> str:
     if not metrics:
-        return _section(
-            "curves", "Progress", '<p class="note">No metrics yet: the run has committed no batch.</p>'
-        )
+        return _section("curves", "Progress", _note("No metrics yet: the run has committed no batch."))
     evaluations = [float(m.evaluations) for m in metrics]
-    charts: list[tuple[str, str, Sequence[float | None], tuple[float, ...]]] = [
-        ("curve-qd", "QD score", [m.qd_score for m in metrics], (0.0,)),
-        ("curve-coverage", "coverage (%)", [100 * m.coverage for m in metrics], (0.0,)),
-        ("curve-max-fitness", "max fitness", [m.max_fitness for m in metrics], ()),
-    ]
     figures = [
-        _figure(
-            fid,
-            line_chart(
-                [Series(name, evaluations, ys, colour)],
-                label=f"{name} over evaluations",
-                x_label="evaluations",
-                y_label=name,
-                y_include=include,
-            ),
-            f"{name} over evaluations",
-        )
-        for (fid, name, ys, include), colour in zip(charts, _COLOURS, strict=True)
+        _curve("curve-qd", "QD score", evaluations, [m.qd_score for m in metrics], _COLOURS[0]),
+        _curve(
+            "curve-coverage", "coverage (%)", evaluations, [100 * m.coverage for m in metrics], _COLOURS[1]
+        ),
+        _curve(
+            "curve-max-fitness", "max fitness", evaluations, [m.max_fitness for m in metrics], _COLOURS[2]
+        ),
+        _fractions_chart(metrics),
     ]
-    figures.append(_fractions_chart(metrics))
     return _section("curves", "Progress", f'<div class="charts">{"".join(figures)}</div>')
 
 
+def _curve(figure_id: str, name: str, xs: list[float], ys: Sequence[float | None], colour: str) -> str:
+    include = () if name == "max fitness" else (0.0,)
+    svg = line_chart([Series(name, xs, ys, colour)], label=f"{name} over evaluations", x_label="evaluations",
+                     y_label=name, y_include=include)  # fmt: skip
+    return _figure(figure_id, svg, f"{name} over evaluations")
+
+
 def _fractions_chart(metrics: list[MetricsRecord]) -> str:
-    batches = [float(m.batch) for m in metrics]
-    window = min(_MEAN_WINDOW, len(metrics))
+    batches, window = [float(m.batch) for m in metrics], min(_MEAN_WINDOW, len(metrics))
     series = [
-        Series(
-            name, batches, _running_mean([getattr(m, f"{name}_fraction") for m in metrics], window), colour
-        )
+        Series(name, batches, running_mean([getattr(m, f"{name}_fraction") for m in metrics], window), colour)
         for name, colour in zip(("applied", "ran", "inserted"), _COLOURS, strict=True)
     ]
-    svg = line_chart(
-        series,
-        label="mutation outcome fractions over batches",
-        x_label="batch",
-        y_label="fraction of the batch's mutations",
-        y_include=(0.0, 1.0),
+    svg = line_chart(series, label="mutation outcome fractions over batches", x_label="batch",
+                     y_label="fraction of the batch", y_include=(0.0, 1.0))  # fmt: skip
+    caption = (
+        f"Applied / ran / inserted fractions of each batch's mutations (running mean over {window} batches)"
     )
-    return _figure(
-        "curve-fractions", svg, f"Applied / ran / inserted fractions (running mean over {window} batches)"
-    )
-
-
-def _running_mean(values: Sequence[float], window: int) -> list[float | None]:
-    sums = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=np.float64))])
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(0, ends - window)
-    return [float(v) for v in (sums[ends] - sums[starts]) / (ends - starts)]
+    return _figure("curve-fractions", svg, caption)
 
 
 def _figure(figure_id: str, svg: str, caption: str) -> str:
@@ -352,14 +292,13 @@ def _figure(figure_id: str, svg: str, caption: str) -> str:
 
 def _walkers_section(store: SQLiteStore, run_id: str, best: list[EliteRecord], settings: _Settings) -> str:
     if not best:
-        return _section(
-            "walkers", "Best walkers", '<p class="note">No elites yet, so no walkers to show.</p>'
-        )
+        return _section("walkers", "Best walkers", _note("No elites yet, so no walkers to show."))
     cards = [
         _walker_card(rank, e, store.individual(run_id, e.individual_id), settings)
         for rank, e in enumerate(best, 1)
     ]
-    intro = f"<p>Re-simulated for {settings.sim_seconds:g} s on <b>{html.escape(settings.terrain)}</b> terrain.</p>"
+    terrain = html.escape(settings.terrain)
+    intro = f"<p>Re-simulated for {settings.sim_seconds:g} s on <b>{terrain}</b> terrain.</p>"
     return _section("walkers", "Best walkers", intro + f'<div class="cards">{"".join(cards)}</div>')
 
 
@@ -369,7 +308,8 @@ def _walker_card(rank: int, elite: EliteRecord, individual: IndividualRecord, se
     ]
     rows = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in numbers)
     return (
-        f'<article class="card"><h3>#{rank} · individual {elite.individual_id}</h3>{_animation(individual, settings)}'
+        f'<article class="card"><h3>#{rank} · individual {elite.individual_id}</h3>'
+        f"{_animation(individual, settings)}"
         f"<table>{rows}<tr><th>cell</th><td>{elite.cell}</td></tr></table>"
         f"<details><summary>program</summary>{_code(individual.source)}</details></article>"
     )
@@ -379,26 +319,26 @@ def _animation(individual: IndividualRecord, settings: _Settings) -> str:
     """The walker re-simulated as an inline GIF, or a note saying why there is none."""
     try:
         walker = Walker.from_dict(json.loads(individual.walker_json or "null"))
-        film = record(walker, SimConfig(seconds=settings.sim_seconds), Terrain.named(settings.terrain))
+        terrain = Terrain.named(settings.terrain)
+        film = record(walker, SimConfig(seconds=settings.sim_seconds), terrain)
     except (ElmError, json.JSONDecodeError) as e:
-        return f'<p class="note">No animation: {html.escape(str(e))}</p>'
+        return _note(f"No animation: {e}")
     if not film.result.ok:
-        return (
-            f'<p class="note">No animation: the simulation ended {html.escape(film.result.status.value)}.</p>'
-        )
+        return _note(f"No animation: the simulation ended {film.result.status.value}: {film.result.message}")
     step = max(1, math.ceil(len(film.frames) / _GIF_FRAMES))
     with tempfile.TemporaryDirectory() as tmp:
         gif = render_gif(
             walker,
             film.frames[::step],
-            Terrain.named(settings.terrain),
+            terrain,
             Path(tmp) / "walker.gif",
             frame_duration_ms=film.frame_duration_ms * step,
             size=REPORT_GIF_SIZE,
         )
         data = base64.b64encode(gif.read_bytes()).decode("ascii")
     w, h = REPORT_GIF_SIZE
-    return f'<img src="data:image/gif;base64,{data}" width="{w}" height="{h}" alt="individual {individual.individual_id} walking">'
+    alt = f"individual {individual.individual_id} walking"
+    return f'<img src="data:image/gif;base64,{data}" width="{w}" height="{h}" alt="{alt}">'
 
 
 def _code(source: str) -> str:
@@ -410,14 +350,14 @@ def _code(source: str) -> str:
 
 def _lineage_section(lineage: list[IndividualRecord], messages: dict[int, str]) -> str:
     if not lineage:
-        return _section("lineage", "Lineage of the best walker", '<p class="note">No champion yet.</p>')
+        return _section("lineage", "Lineage of the best walker", _note("No champion yet."))
     steps = list(enumerate(lineage))
     omitted = max(0, len(steps) - _MAX_LINEAGE_STEPS)
     shown = steps[:1] + steps[1 + omitted :] if omitted else steps
     blocks = []
     for i, child in shown:
         if omitted and i == omitted + 1:
-            blocks.append(f'<p class="note">… {omitted} steps not shown …</p>')
+            blocks.append(_note(f"… {omitted} steps not shown …"))
         parent = lineage[i - 1] if i else None
         blocks.append(
             _lineage_step(i, parent, child, messages.get(child.individual_id), i == len(lineage) - 1)
@@ -432,36 +372,28 @@ def _lineage_step(
     delta = ""
     if parent is not None and parent.fitness is not None and child.fitness is not None:
         delta = f" (Δ {child.fitness - parent.fitness:+.3f})"
-    title = f"step {i} · individual {child.individual_id} · batch {child.batch} · fitness {_number(child.fitness)}{delta}"
+    kind = "seed" if parent is None else "diff"
+    title = (
+        f"step {i}: individual {child.individual_id}, batch {child.batch}, fitness {_number(child.fitness)}"
+    )
     asked = f'<p class="message">asked for: {html.escape(message)}</p>' if message else ""
     body = _code(child.source) if parent is None else _diff(parent, child)
-    label = "seed" if parent is None else "diff"
-    return f'<details class="step"{" open" if last else ""}><summary>{html.escape(title)} · {label}</summary>{asked}{body}</details>'
+    summary = f"<summary>{html.escape(title + delta)} · {kind}</summary>"
+    return f'<details class="step"{" open" if last else ""}>{summary}{asked}{body}</details>'
 
 
 def _diff(parent: IndividualRecord, child: IndividualRecord) -> str:
-    lines = difflib.unified_diff(
-        parent.source.splitlines(),
-        child.source.splitlines(),
-        f"individual {parent.individual_id}",
-        f"individual {child.individual_id}",
-        lineterm="",
-    )
-    marked = "".join(_diff_line(line) for line in lines)
-    return (
-        f'<pre class="diff">{marked}</pre>'
-        if marked
-        else '<p class="note">The program text did not change.</p>'
-    )
-
-
-def _diff_line(line: str) -> str:
-    kind = (
-        "file"
-        if line.startswith(("+++", "---"))
-        else {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "ctx")
-    )
-    return f'<span class="{kind}">{html.escape(line)}</span>'
+    old, new = parent.source.splitlines(), child.source.splitlines()
+    names = f"individual {parent.individual_id}", f"individual {child.individual_id}"
+    lines = list(difflib.unified_diff(old, new, *names, lineterm=""))
+    if not lines:
+        return _note("The program text did not change.")
+    kinds = {"+": "add", "-": "del", "@": "hunk"}
+    marked = [
+        f'<span class="{"file" if k < 2 else kinds.get(line[:1], "ctx")}">{html.escape(line)}</span>'
+        for k, line in enumerate(lines)  # the first two lines name the files
+    ]
+    return f'<pre class="diff">{"".join(marked)}</pre>'
 
 
 # -- 6. outcomes ---------------------------------------------------------------------------------------
@@ -470,7 +402,7 @@ def _diff_line(line: str) -> str:
 def _outcomes_section(tallies: _Tallies) -> str:
     total = tallies.mutations
     if not total and not tallies.statuses:
-        return _section("outcomes", "Outcomes", '<p class="note">No mutations or evaluations yet.</p>')
+        return _section("outcomes", "Outcomes", _note("No mutations or evaluations yet."))
     outcomes = _count_table("mutation outcome", tallies.outcomes, "outcomes")
     flags = _count_table(
         "of all mutations",
@@ -499,21 +431,16 @@ def _count_table(heading: str, counts: dict[str, int], table_id: str, *, total: 
 # -- the page ------------------------------------------------------------------------------------------
 
 
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
 def _section(section_id: str, title: str, body: str) -> str:
     return f'<section id="{section_id}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
 def _page(run: RunRecord, sections: list[str]) -> str:
-    nav = " · ".join(
-        f'<a href="#{i}">{t}</a>'
-        for i, t in (
-            ("map", "archive"),
-            ("curves", "progress"),
-            ("walkers", "best walkers"),
-            ("lineage", "lineage"),
-            ("outcomes", "outcomes"),
-        )
-    )
+    nav = " · ".join(f'<a href="#{section_id}">{title}</a>' for section_id, title in _NAV)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -538,6 +465,8 @@ def _write_atomically(path: Path, text: str) -> Path:
     return path
 
 
+_NAV = (("map", "archive"), ("curves", "progress"), ("walkers", "best walkers"), ("lineage", "lineage"),
+        ("outcomes", "outcomes"))  # fmt: skip
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
 body { font: 15px/1.5 system-ui, sans-serif; margin: 0; background: #f6f6f4; color: #222; }
@@ -551,7 +480,8 @@ nav { margin: 1.2rem 0; } a { color: #2f6fb0; }
 figure { margin: 0 0 1rem; display: inline-block; vertical-align: top; }
 figcaption { font-size: .85rem; text-align: center; }
 .charts, .cards, .tables { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
-.charts figure, .card, .counts { background: #fff; border: 1px solid #e2e2e2; border-radius: 8px; padding: .6rem; }
+.charts figure, .card, .counts { background: #fff; border: 1px solid #e2e2e2; border-radius: 8px; }
+.charts figure, .card, .counts { padding: .6rem; }
 .multiples { display: flex; flex-wrap: wrap; gap: .6rem; } .multiples figcaption { font-size: .75rem; }
 svg.chart { max-width: 100%; height: auto; display: block; }
 .card { width: 340px; } .card img { display: block; border-radius: 4px; max-width: 100%; height: auto; }

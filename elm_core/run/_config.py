@@ -1,4 +1,4 @@
-"""`RunConfig`: everything that defines a run, stored with it as JSON so a run can be resumed and reproduced."""
+"""`RunConfig`: everything that defines a run, stored with it as JSON so it can be resumed and reproduced."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ class RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ConfigError(f"unknown run settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown run settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
             if key in sections:

@@ -16,12 +16,16 @@ from elm_core.errors import ElmError
 from elm_core.models import KNOWN_MODELS, SamplingConfig, cache_dir, cached_models, pull
 from services.cli._common import console, fail
 
-model_app = typer.Typer(help="Models: fetch them into the cache and list what is there.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Models: fetch them into the cache and list what is there.", no_args_is_help=True
+)
 
 ModelOpt = Annotated[
     str | None,
-    typer.Option(help="Registry name, `tiny`, model directory, .gguf file or hub id; default $ELM_MODEL or "
-                 "qwen2.5-coder-0.5b."),  # fmt: skip
+    typer.Option(
+        help="Registry name, `tiny`, model directory, .gguf file or hub id; default $ELM_MODEL or "
+        "qwen2.5-coder-0.5b."
+    ),  # fmt: skip
 ]
 
 
@@ -72,7 +76,9 @@ def list_command() -> None:
 def mutate_command(
     program: Annotated[Path, typer.Argument(help="The parent program (.py) or a seed name.")],
     operator: Annotated[str, typer.Option(help="llm or gp.")] = "llm",
-    style: Annotated[str | None, typer.Option(help="diff, instruct or rewrite; default: the model's.")] = None,
+    style: Annotated[
+        str | None, typer.Option(help="diff, instruct or rewrite; default: the model's.")
+    ] = None,
     n: Annotated[int, typer.Option(min=1, help="Children to make.")] = 4,
     model: ModelOpt = None,
     max_new_tokens: Annotated[int, typer.Option(min=1)] = SamplingConfig().max_new_tokens,
@@ -101,4 +107,6 @@ def mutate_command(
             sys.stdout.write(json.dumps(record) + "\n")
             continue
         console.rule(f"child {k}: {child.outcome.value} ({child.operator}/{child.style}) {child.message}")
-        console.print(child.source if child.ok else f"[dim]{child.detail}[/dim]\n{child.raw_output}", markup=False)
+        console.print(
+            child.source if child.ok else f"[dim]{child.detail}[/dim]\n{child.raw_output}", markup=False
+        )

@@ -49,8 +49,9 @@ def run_command(
             if budget is not None:
                 set_budget(run_dir, budget)
         else:
-            settings = _settings(config, seed=seed, operator=operator, model=model, style=style,
-                                 budget=budget, batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
+            flags = dict(seed=seed, operator=operator, model=model, style=style, budget=budget,
+                         batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
+            settings = _settings(config, **flags)
             settings = _with_model(settings, fallback_gp)
             run_dir = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
             create_run(run_dir, settings)
@@ -115,19 +116,27 @@ def _with_model(settings: RunConfig, fallback_gp: bool) -> RunConfig:
 
 def _execute(run_dir: Path) -> None:
     settings = load_config(run_dir)
-    label = settings.operator if settings.operator == "gp" else f"llm {settings.model} ({settings.style or 'default'})"
+    label = (
+        settings.operator
+        if settings.operator == "gp"
+        else f"llm {settings.model} ({settings.style or 'default'})"
+    )
     console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, "
                   f"budget {settings.loop.max_evaluations} evaluations")  # fmt: skip
     loops = []
     with Live(_progress(None, settings), console=console, refresh_per_second=4) as live:
-        previous = signal.signal(signal.SIGINT, lambda *_: [loop.request_stop(RunStatus.PAUSED) for loop in loops])
+        previous = signal.signal(
+            signal.SIGINT, lambda *_: [loop.request_stop(RunStatus.PAUSED) for loop in loops]
+        )
         try:
             outcome = execute_run(run_dir, on_batch=lambda m: live.update(_progress(m, settings)),
                                   on_start=loops.append)  # fmt: skip
         finally:
             signal.signal(signal.SIGINT, previous)
     stats = outcome.stats
-    console.print(f"{outcome.status.value}: loop overhead {stats.overhead_ms_per_evaluation:.2f} ms per evaluation")
+    console.print(
+        f"{outcome.status.value}: loop overhead {stats.overhead_ms_per_evaluation:.2f} ms per evaluation"
+    )
     if outcome.status is RunStatus.PAUSED:
         console.print(f"paused; continue with: elm run --resume {run_dir}")
     console.print(f"report: {outcome.report}")
@@ -135,7 +144,16 @@ def _execute(run_dir: Path) -> None:
 
 def _progress(metrics: MetricsRecord | None, settings: RunConfig) -> Table:
     table = Table(title="ELM on Sodarace", show_header=True)
-    for column in ("evaluations", "coverage", "QD score", "best fitness", "applied", "ran", "inserted", "evals/s"):
+    for column in (
+        "evaluations",
+        "coverage",
+        "QD score",
+        "best fitness",
+        "applied",
+        "ran",
+        "inserted",
+        "evals/s",
+    ):
         table.add_column(column, justify="right")
     if metrics is None:
         table.add_row("evaluating the seeds...", *[""] * 7)

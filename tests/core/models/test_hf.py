@@ -42,7 +42,9 @@ def test_stop_sequences_cut_the_text(tiny_generator: HFGenerator) -> None:
     free = tiny_generator.generate([SHORT], SamplingConfig(max_new_tokens=24, temperature=0.0))[0]
     assert len(free.text) > 3
     stop = free.text[2:4]
-    cut = tiny_generator.generate([SHORT], SamplingConfig(max_new_tokens=24, temperature=0.0, stop=(stop,)))[0]
+    cut = tiny_generator.generate([SHORT], SamplingConfig(max_new_tokens=24, temperature=0.0, stop=(stop,)))[
+        0
+    ]
     assert stop not in cut.text
     assert free.text.startswith(cut.text)
     assert cut.finish_reason == "stop"

@@ -37,7 +37,9 @@ def _source(parts: list[bytes], sha256: str | None = None) -> OfflineSource:
 def test_parts_join_in_order_and_verify(tmp_path: Path) -> None:
     parts = [b"GGUF" + bytes(range(256)) * 40, b"second" * 1000, b"third"]
     stages = []
-    joined = _join(_source(parts), _wheels(tmp_path, parts)[::-1], tmp_path / "m.gguf", lambda *s: stages.append(s))
+    joined = _join(
+        _source(parts), _wheels(tmp_path, parts)[::-1], tmp_path / "m.gguf", lambda *s: stages.append(s)
+    )
     assert joined.read_bytes() == b"".join(parts)
     assert stages[-1][1] == stages[-1][2] == sum(map(len, parts))
 

@@ -78,7 +78,9 @@ def test_whitespace_in_context_is_tolerated_and_indentation_follows_the_program(
 
 
 def test_the_first_malformed_line_ends_the_hunk() -> None:
-    diff = "@@ -1 +1 @@\n-    centre = wc.add_joint(5, 5)\n+    centre = wc.add_joint(4, 4)\nNow we\n+garbage\n"
+    diff = (
+        "@@ -1 +1 @@\n-    centre = wc.add_joint(5, 5)\n+    centre = wc.add_joint(4, 4)\nNow we\n+garbage\n"
+    )
     assert parse_hunks(diff)[0].after == ["    centre = wc.add_joint(4, 4)"]
     assert "garbage" not in apply_diff(SQUARE, diff).text
 

@@ -52,7 +52,9 @@ def test_chat_styles_carry_the_program_and_the_message(style: PromptStyle) -> No
         (PromptStyle.REWRITE, "   \n", MutationOutcome.EMPTY_OUTPUT),
     ],
 )
-def test_outputs_become_children_or_typed_outcomes(style: PromptStyle, output: str, outcome: MutationOutcome) -> None:
+def test_outputs_become_children_or_typed_outcomes(
+    style: PromptStyle, output: str, outcome: MutationOutcome
+) -> None:
     parsed = parse_output(style, SQUARE, gen(output))
     assert parsed.outcome is outcome, parsed.detail
     assert (parsed.source == CHANGED) == (outcome is MutationOutcome.OK)
@@ -60,9 +62,14 @@ def test_outputs_become_children_or_typed_outcomes(style: PromptStyle, output: s
 
 def test_truncated_outputs() -> None:
     cut_program = f"```python\n{CHANGED[: len(CHANGED) // 2]}"
-    assert parse_output(PromptStyle.REWRITE, SQUARE, gen(cut_program, "length")).outcome is MutationOutcome.TRUNCATED
+    assert (
+        parse_output(PromptStyle.REWRITE, SQUARE, gen(cut_program, "length")).outcome
+        is MutationOutcome.TRUNCATED
+    )
     cut_diff = DIFF[: len(DIFF) // 2]
-    assert parse_output(PromptStyle.DIFF, SQUARE, gen(cut_diff, "length")).outcome is MutationOutcome.TRUNCATED
+    assert (
+        parse_output(PromptStyle.DIFF, SQUARE, gen(cut_diff, "length")).outcome is MutationOutcome.TRUNCATED
+    )
     two_hunks = DIFF + "@@ -20,2 +20,2 @@\n-    return wc.get_wal"  # the second hunk was cut mid-way
     parsed = parse_output(PromptStyle.DIFF, SQUARE, gen(two_hunks, "length"))
     assert parsed.outcome is MutationOutcome.OK and parsed.source == CHANGED
@@ -84,7 +91,9 @@ class ScriptedModel:
 
 def test_messages_follow_the_papers_probabilities() -> None:
     model = ScriptedModel([DIFF])
-    children = LLMMutator(model, MutationConfig(style=PromptStyle.DIFF)).mutate([SQUARE] * 3000, np.random.default_rng(0))
+    children = LLMMutator(model, MutationConfig(style=PromptStyle.DIFF)).mutate(
+        [SQUARE] * 3000, np.random.default_rng(0)
+    )
     counts = {text: sum(c.message == text for c in children) / 3000 for text, _ in SODARACE_MESSAGES}
     for text, probability in SODARACE_MESSAGES:
         assert abs(counts[text] - probability) < 0.04

@@ -1,4 +1,4 @@
-"""The MAP-Elites loop end to end: real sandboxed evaluators, a real SQLite store, the GP and tiny-LLM operators."""
+"""The MAP-Elites loop end to end: real sandboxed evaluators, a real SQLite store, GP and tiny-LLM."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from elm_core.errors import StateError
 from elm_core.qd import LoopConfig
 from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
-from elm_core.store import RunStatus, SQLiteStore
+from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 
 GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
                loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32))  # fmt: skip
@@ -24,7 +24,10 @@ GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, s
 def history(run_dir: Path) -> list[tuple]:
     with SQLiteStore(run_dir / STORE_FILE) as store:
         (run,) = store.list_runs()
-        return [(i.individual_id, i.parent_id, i.source, i.status, i.fitness) for i in store.individuals(run.run_id)]
+        return [
+            (i.individual_id, i.parent_id, i.source, i.status, i.fitness)
+            for i in store.individuals(run.run_id)
+        ]
 
 
 def run(run_dir: Path, config: RunConfig = GP) -> None:
@@ -73,10 +76,16 @@ def test_an_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:
 
 
 def test_a_stop_request_ends_after_the_batch_in_flight(tmp_path: Path) -> None:
-    create_run(tmp_path / "r", dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, max_evaluations=None)))
+    create_run(
+        tmp_path / "r", dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, max_evaluations=None))
+    )
     loops = []
-    outcome = execute_run(tmp_path / "r", on_start=loops.append,
-                          on_batch=lambda m: m.batch >= 2 and loops[0].request_stop(RunStatus.PAUSED))  # fmt: skip
+
+    def pause_after_two(metrics: MetricsRecord) -> None:
+        if metrics.batch >= 2:
+            loops[0].request_stop(RunStatus.PAUSED)
+
+    outcome = execute_run(tmp_path / "r", on_start=loops.append, on_batch=pause_after_two)
     assert outcome.status is RunStatus.PAUSED
     assert len({r[0] for r in history(tmp_path / "r")}) == len(history(tmp_path / "r")) > 0
 
@@ -84,9 +93,9 @@ def test_a_stop_request_ends_after_the_batch_in_flight(tmp_path: Path) -> None:
 def test_a_tiny_model_run_logs_every_mutation(tmp_path: Path, model_cache: Path) -> None:
     from elm_core.models import SamplingConfig
 
+    loop = dataclasses.replace(GP.loop, max_evaluations=None, max_seconds=3.0)
     config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square",),
-                                 sampling=SamplingConfig(max_new_tokens=16),
-                                 loop=dataclasses.replace(GP.loop, max_evaluations=None, max_seconds=3.0))  # fmt: skip
+                                 sampling=SamplingConfig(max_new_tokens=16), loop=loop)  # fmt: skip
     run(tmp_path / "t", config)
     with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
         (record,) = store.list_runs()
@@ -100,7 +109,7 @@ def test_a_hard_kill_mid_run_loses_nothing_committed(tmp_path: Path) -> None:
     run_dir = tmp_path / "k"
     config = dataclasses.replace(GP, loop=dataclasses.replace(GP.loop, max_evaluations=400, batch_size=4))
     create_run(run_dir, config)
-    script = "import sys; from pathlib import Path; from elm_core.run import execute_run; execute_run(Path(sys.argv[1]))"
+    script = "import sys, pathlib, elm_core.run as r; r.execute_run(pathlib.Path(sys.argv[1]))"
     child = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(history(run_dir)) < 30:
