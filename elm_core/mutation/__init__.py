@@ -6,6 +6,7 @@ operator edits the program's syntax tree. Both implement `Mutator` and report fa
 """
 
 from elm_core.mutation._bugfix import (
+    BUGFIX_TASK,
     BUGFIX_MESSAGE,
     PAPER_SUCCESS_RATES,
     PARITY_PROGRAM,
@@ -22,6 +23,7 @@ from elm_core.mutation._types import Child, MutationOutcome, Mutator
 
 __all__ = [
     "BUGFIX_MESSAGE",
+    "BUGFIX_TASK",
     "EDIT_KINDS",
     "OPERATORS",
     "PAPER_SUCCESS_RATES",

@@ -18,11 +18,17 @@ from types import MappingProxyType
 import numpy as np
 
 from elm_core.errors import ConfigError, InvalidRequestError, StateError
+from elm_core.mutation._prompts import Task
 from elm_core.mutation._types import Child, Mutator
 from elm_core.sandbox import ExecutionResult, Outcome, SandboxPool, check_source
 
 MAX_BUGS = 5
 BUGFIX_MESSAGE = "Fixed bugs."  # the commit message the diff model is prompted with
+BUGFIX_TASK = Task(
+    file_name="parity.py",
+    description="This Python function should return the parity of four bits (0 for even, 1 for odd) "
+    "but has bugs.",
+)
 
 _PARITY = '''def parity(b1, b2, b3, b4):
     """Return binary parity of a sequence of input bits. Return 0 for even parity, 1 for odd parity."""

@@ -8,7 +8,7 @@ from elm_core.errors import ConfigError
 from elm_core.models import HFConfig, SamplingConfig, default_style, load_generator, model_name
 from elm_core.mutation._gp import GPMutator
 from elm_core.mutation._llm import LLMMutator, MutationConfig
-from elm_core.mutation._prompts import PromptStyle
+from elm_core.mutation._prompts import PromptStyle, Task
 from elm_core.mutation._types import Mutator
 
 OPERATORS = ("llm", "gp")
@@ -21,6 +21,7 @@ def build_mutator(
     style: str | None = None,
     sampling: SamplingConfig | None = None,
     messages: tuple[tuple[str, float], ...] | None = None,
+    task: Task | None = None,
     hf: HFConfig | None = None,
 ) -> Mutator:
     """`gp`, or `llm` with a model name (see `elm_core.models.load_generator`; default from $ELM_MODEL)."""
@@ -36,4 +37,6 @@ def build_mutator(
     )
     if messages is not None:
         config = dataclasses.replace(config, messages=messages)
+    if task is not None:
+        config = dataclasses.replace(config, task=task)
     return LLMMutator(load_generator(name, hf), config)

@@ -10,7 +10,14 @@ import numpy as np
 
 from elm_core.errors import ConfigError
 from elm_core.models import CodeGenerator, SamplingConfig
-from elm_core.mutation._prompts import PromptStyle, build_prompt, parse_output, stop_sequences
+from elm_core.mutation._prompts import (
+    SODARACE_TASK,
+    PromptStyle,
+    Task,
+    build_prompt,
+    parse_output,
+    stop_sequences,
+)
 from elm_core.mutation._types import Child
 
 # The commit messages of the paper's Sodarace runs, with their sampling probabilities.
@@ -25,6 +32,7 @@ SODARACE_MESSAGES = (
 class MutationConfig:
     style: PromptStyle = PromptStyle.REWRITE
     messages: tuple[tuple[str, float], ...] = SODARACE_MESSAGES
+    task: Task = SODARACE_TASK
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def __post_init__(self) -> None:
@@ -51,7 +59,8 @@ class LLMMutator:
         texts = [text for text, _ in self.config.messages]
         weights = [weight for _, weight in self.config.messages]
         messages = [texts[i] for i in rng.choice(len(texts), size=len(parents), p=weights)]
-        prompts = [build_prompt(self.config.style, p, m) for p, m in zip(parents, messages, strict=True)]
+        style, task = self.config.style, self.config.task
+        prompts = [build_prompt(style, p, m, task) for p, m in zip(parents, messages, strict=True)]
         generations = self.generator.generate(prompts, self._sampling, seed=int(rng.integers(2**31)))
         children = []
         for parent, message, generation in zip(parents, messages, generations, strict=True):

@@ -18,21 +18,31 @@ from elm_core.models import Generation, Prompt
 from elm_core.mutation._diff import apply_diff, parse_hunks
 from elm_core.mutation._types import MutationOutcome
 
-FILE_NAME = "walker.py"
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 SYSTEM = (
     "You are an expert Python programmer. You change programs exactly as asked and answer with code only."
 )
-_TASK = (
-    "This Python program builds a Sodarace walker: point masses (joints) joined by springs (muscles), "
-    "some of "
-    "which oscillate (active, with an amplitude and a phase). `walker_creator` is provided: add_joint(x, y) "
-    "returns a joint; add_muscle(j0, j1, active, amplitude, phase) connects two joints. `make_walker()` must "
-    "return wc.get_walker(). Nothing needs to be imported."
-)
+
 _INSTRUCT = "Reply with a unified diff of your change (with @@ hunk headers) in one ```diff block."
-_REWRITE = "Reply with the whole new program, defining make_walker(), in one ```python block."
+_REWRITE = "Reply with the whole new program in one ```python block."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """What the programs are for: the file name the diff layout shows, and a description for chat styles."""
+
+    file_name: str
+    description: str
+
+
+SODARACE_TASK = Task(
+    file_name="walker.py",
+    description="This Python program builds a Sodarace walker: point masses (joints) joined by springs "
+    "(muscles), some of which oscillate (active, with an amplitude and a phase). `walker_creator` is "
+    "provided: add_joint(x, y) returns a joint; add_muscle(j0, j1, active, amplitude, phase) connects two "
+    "joints. `make_walker()` must return wc.get_walker(). Nothing needs to be imported.",
+)
 
 
 class PromptStyle(enum.StrEnum):
@@ -48,12 +58,12 @@ class Parsed:
     detail: str = ""
 
 
-def build_prompt(style: PromptStyle, parent: str, message: str) -> Prompt:
+def build_prompt(style: PromptStyle, parent: str, message: str, task: Task = SODARACE_TASK) -> Prompt:
     """The prompt asking for `message` (a commit message / instruction) applied to `parent`."""
     if style is PromptStyle.DIFF:
-        return Prompt(text=f"<NME> {FILE_NAME}\n<BEF> {parent}\n<MSG> {message}\n<DFF>")
+        return Prompt(text=f"<NME> {task.file_name}\n<BEF> {parent}\n<MSG> {message}\n<DFF>")
     ask = _INSTRUCT if style is PromptStyle.INSTRUCT else _REWRITE
-    user = f"{_TASK}\n\n```python\n{parent.rstrip()}\n```\n\n{message} Make a real change. {ask}"
+    user = f"{task.description}\n\n```python\n{parent.rstrip()}\n```\n\n{message} Make a real change. {ask}"
     return Prompt(messages=(("system", SYSTEM), ("user", user)))
 
 

@@ -34,6 +34,9 @@ from elm_core.sodarace._walker import MuscleKind, Walker
 
 _WALKER_GROUP = 1  # shapes in one group never collide with each other
 _EXPLODED_AT = 1e4  # a coordinate this far out means the integration blew up
+# Every terrain's ground is at y >= 0 and joints have a radius; a joint this far below it was pushed through the
+# ground by a spring stiffer than the solver can resolve: an exploit of the integrator, not locomotion.
+_SUNK_BELOW = -1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +57,7 @@ class SimConfig:
     max_stroke: float = 0.5
     friction: float = 1.0
     solver_iterations: int = 10
-    health_check_every_s: float = 1.0  # how often positions are checked for NaN / blow-up
+    health_check_every_s: float = 0.1  # how often positions are checked for NaN, blow-up, sinking
 
     def __post_init__(self) -> None:
         positive = (
@@ -243,6 +246,8 @@ def _health_problem(positions: np.ndarray) -> str:
         return "non-finite joint position"
     if np.max(np.abs(positions)) > _EXPLODED_AT:
         return f"joint position beyond {_EXPLODED_AT:g}: the simulation blew up"
+    if np.min(positions[:, 1]) < _SUNK_BELOW:
+        return f"a joint sank {-np.min(positions[:, 1]):.1f} m into the ground: the springs beat the solver"
     return ""
 
 

@@ -14,7 +14,7 @@ from elm_core.errors import ElmError
 from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
 from services.cli._common import console, fail
 from services.cli._inputs import LoadedWalker, load_walkers, seed_walkers
-from services.cli.models import model_app, mutate_command
+from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.runs import report_command, run_command
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
@@ -22,6 +22,7 @@ bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=T
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 app.command("mutate")(mutate_command)
+bench_app.command("bugfix")(bench_bugfix_command)
 app.command("run")(run_command)
 app.command("report")(report_command)
 

@@ -110,3 +110,65 @@ def mutate_command(
         console.print(
             child.source if child.ok else f"[dim]{child.detail}[/dim]\n{child.raw_output}", markup=False
         )
+
+
+def bench_bugfix_command(
+    operator: Annotated[list[str] | None, typer.Option(help="gp and/or llm; repeatable.")] = None,
+    style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
+    model: ModelOpt = None,
+    bugs: Annotated[str, typer.Option(help="Bug counts, e.g. 1-5 or 1,3,5.")] = "1-5",
+    trials: Annotated[int, typer.Option(min=1, help="Single mutations per bug count.")] = 100,
+    workers: Annotated[int, typer.Option(min=1, help="Sandboxes testing the children.")] = 2,
+    seed: Annotated[int, typer.Option(help="RNG seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
+) -> None:
+    """The paper's 4-bit-parity repair test: success rate per number of bugs, operators side by side."""
+    from elm_core.mutation import BUGFIX_MESSAGE, BUGFIX_TASK, PAPER_SUCCESS_RATES, build_mutator, run_bugfix
+    from elm_core.sandbox import SandboxPool
+
+    counts = _bug_counts(bugs)
+    rows: list[dict] = []
+    try:
+        with SandboxPool(workers=workers) as pool:
+            for name in operator or ["gp"]:
+                with console.status(f"{name}: {trials} mutations per bug count..."):
+                    mutator = build_mutator(name, model=model, style=style,
+                                            messages=((BUGFIX_MESSAGE, 1.0),), task=BUGFIX_TASK)  # fmt: skip
+                    found = run_bugfix(mutator, bugs=counts, trials=trials, pool=pool,
+                                       rng=np.random.default_rng(seed))  # fmt: skip
+                label = name if name == "gp" else f"llm/{mutator.config.style.value}"
+                rows += [dict(operator=label, bugs=r.bugs, trials=r.trials, applied=r.applied, ran=r.ran,
+                              solved=r.solved, success_rate=r.success_rate) for r in found]  # fmt: skip
+    except ElmError as e:
+        raise fail(str(e)) from e
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(title="bug fixing (4-bit parity): success rate of single mutations")
+    for column in (
+        "operator",
+        "bugs",
+        "trials",
+        "applied",
+        "ran",
+        "solved",
+        "success",
+        "paper: diff",
+        "paper: GP",
+    ):
+        table.add_column(column, justify="right")
+    for r in rows:
+        paper = [f"{PAPER_SUCCESS_RATES[k][r['bugs']]:.3%}" for k in ("diff", "gp")]
+        table.add_row(r["operator"], str(r["bugs"]), str(r["trials"]), str(r["applied"]), str(r["ran"]),
+                      str(r["solved"]), f"{r['success_rate']:.2%}", *paper)  # fmt: skip
+    console.print(table)
+
+
+def _bug_counts(spec: str) -> list[int]:
+    try:
+        if "-" in spec:
+            low, high = (int(x) for x in spec.split("-"))
+            return list(range(low, high + 1))
+        return [int(x) for x in spec.split(",")]
+    except ValueError as e:
+        raise fail(f"--bugs: expected a range like 1-5 or a list like 1,3,5, got {spec!r}") from e

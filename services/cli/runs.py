@@ -134,6 +134,7 @@ def _execute(run_dir: Path) -> None:
         finally:
             signal.signal(signal.SIGINT, previous)
     stats = outcome.stats
+    console.print()
     console.print(
         f"{outcome.status.value}: loop overhead {stats.overhead_ms_per_evaluation:.2f} ms per evaluation"
     )

@@ -195,6 +195,25 @@ def test_a_blow_up_is_an_unstable_outcome_not_a_crash():
     assert "step" in result.message
 
 
+def test_a_walker_that_pushes_joints_through_the_ground_is_unstable():
+    # Found by a GP run: a star of four spokes whose muscles fling joints through the ground; the
+    # integrator's error then reads as 140 m of "walking" in 10 s.
+    star = Walker.from_dict(
+        {
+            "joints": [[0, 0], [0, 10], [10, 8], [10, 0], [4, 5]],
+            "muscles": [
+                [3, 4, {"type": "distance"}],
+                [0, 4, {"type": "muscle", "amplitude": 5.0, "phase": 0.0}],
+                [1, 4, {"type": "muscle", "amplitude": 10.0, "phase": 0.0}],
+                [2, 4, {"type": "muscle", "amplitude": 2.0, "phase": 0.0}],
+            ],
+        }
+    )
+    result = simulate(star, SimConfig())
+    assert result.status is SimStatus.UNSTABLE and "sank" in result.message
+    assert result.fitness == 0.0
+
+
 @pytest.mark.parametrize(
     "change",
     [
