@@ -25,6 +25,9 @@ def build_tiny_model(directory: Path, *, seed: int = 0) -> Path:
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
+    from elm_core.models._hf import quiet_transformers
+
+    quiet_transformers()
     directory.mkdir(parents=True, exist_ok=True)
     trainer = ByteLevelBPETokenizer()
     corpus = [seed_source(name) for name in SEED_NAMES] * 4

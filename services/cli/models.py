@@ -56,9 +56,18 @@ def pull_with_progress(name: str, *, force: bool = False) -> Path:
 
 
 @model_app.command("list")
-def list_command() -> None:
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per model.")] = False,
+) -> None:
     """Show the known models and what is in the cache."""
     cached = {m.name: m for m in cached_models()}
+    if as_json:
+        for name, spec in KNOWN_MODELS.items():
+            entry = cached.get(name)
+            record = {"name": name, "cached": entry is not None, "path": str(entry.path) if entry else None,
+                      "license": spec.license, "style": spec.style, "hub_id": spec.hub_id}  # fmt: skip
+            sys.stdout.write(json.dumps(record) + "\n")
+        return
     table = Table(title=f"models (cache: {cache_dir()})")
     for column in ("name", "cached", "size", "license", "style", "source"):
         table.add_column(column)
