@@ -6,8 +6,8 @@ operator edits the program's syntax tree. Both implement `Mutator` and report fa
 """
 
 from elm_core.mutation._bugfix import (
-    BUGFIX_TASK,
     BUGFIX_MESSAGE,
+    BUGFIX_TASK,
     PAPER_SUCCESS_RATES,
     PARITY_PROGRAM,
     BugfixRow,

@@ -34,8 +34,8 @@ from elm_core.sodarace._walker import MuscleKind, Walker
 
 _WALKER_GROUP = 1  # shapes in one group never collide with each other
 _EXPLODED_AT = 1e4  # a coordinate this far out means the integration blew up
-# Every terrain's ground is at y >= 0 and joints have a radius; a joint this far below it was pushed through the
-# ground by a spring stiffer than the solver can resolve: an exploit of the integrator, not locomotion.
+# Every terrain's ground is at y >= 0 and joints have a radius; a joint this far below it was pushed through
+# the ground by a spring stiffer than the solver can resolve: an exploit of the integrator, not locomotion.
 _SUNK_BELOW = -1.0
 
 
