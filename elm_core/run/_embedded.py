@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class RunOutcome:
     status: RunStatus
     report: Path
     stats: LoopStats
+    report_seconds: float  # time spent writing the report
 
 
 def seed_programs(seeds: tuple[str, ...]) -> list[str]:
@@ -90,8 +92,9 @@ def execute_run(
         if on_start is not None:
             on_start(loop)
         status = loop.run()
+        started = time.perf_counter()
         report = write_run_report(store, run.run_id, run_dir / REPORT_FILE)
-    return RunOutcome(run_dir, status, report, loop.stats)
+    return RunOutcome(run_dir, status, report, loop.stats, time.perf_counter() - started)
 
 
 def set_budget(run_dir: Path, max_evaluations: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -34,6 +35,8 @@ class WorkerPool(Generic[Worker]):
         for worker in self._workers:
             self._idle.put(worker)
         self._slots = threading.BoundedSemaphore(workers + queue_size)
+        self._busy_lock = threading.Lock()
+        self.busy_seconds = 0.0  # summed over workers: utilisation = busy_seconds / (workers x wall time)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix=type(self).__name__)
 
     def __enter__(self):  # noqa: ANN204 - returns the subclass
@@ -60,11 +63,18 @@ class WorkerPool(Generic[Worker]):
         futures = [self.submit(source, block=True) for source in sources]
         return [future.result() for future in futures]
 
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
+
     def _run(self, job: Callable[[Worker], Result]) -> Result:
         worker = self._idle.get()
+        started = time.perf_counter()
         try:
             return job(worker)
         finally:
+            with self._busy_lock:
+                self.busy_seconds += time.perf_counter() - started
             self._idle.put(worker)
 
     def close(self) -> None:
