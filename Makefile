@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[model,dev]'
 	touch $(STAMP)
 
+# The main job: an embedded ELM run on Sodarace with the real offline code model (pulled once, ~480 MB),
+# about 10 minutes on a 2-core laptop, ending with runs/<date-time>/report.html.
+RUN_MINUTES ?= 8
 run: install
-	$(BIN)/elm gallery --out out
+	$(BIN)/elm run --minutes $(RUN_MINUTES) --budget 2000
 
 test: install
 	$(BIN)/python -m pytest

@@ -32,6 +32,7 @@ def run_command(
     model: ModelOpt = None,
     style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
+    minutes: Annotated[float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Children per batch.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Sandboxed evaluator workers.")] = None,
     rng_seed: Annotated[int | None, typer.Option(help="The run's RNG seed.")] = None,
@@ -49,7 +50,7 @@ def run_command(
             if budget is not None:
                 set_budget(run_dir, budget)
         else:
-            flags = dict(seed=seed, operator=operator, model=model, style=style, budget=budget,
+            flags = dict(seed=seed, operator=operator, model=model, style=style, budget=budget, minutes=minutes,
                          batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
             settings = _settings(config, **flags)
             settings = _with_model(settings, fallback_gp)
@@ -91,8 +92,9 @@ def _settings(config: Path | None, **flags: Any) -> RunConfig:
         top["evaluator_workers"] = flags["workers"]
     if flags["rng_seed"] is not None:
         top["rng_seed"] = flags["rng_seed"]
-    loop = {k: v for k, v in (("max_evaluations", flags["budget"]), ("batch_size", flags["batch_size"]))
-            if v is not None}  # fmt: skip
+    seconds = None if flags["minutes"] is None else 60 * flags["minutes"]
+    pairs = (("max_evaluations", flags["budget"]), ("batch_size", flags["batch_size"]), ("max_seconds", seconds))
+    loop = {k: v for k, v in pairs if v is not None}
     return settings.replace(**top, loop=dataclasses.replace(settings.loop, **loop))
 
 
