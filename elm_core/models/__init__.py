@@ -1,13 +1,24 @@
 """Model backends behind one small port, `CodeGenerator`: prompts in, generations out.
 
-`hf` (transformers on torch, CPU or GPU) and `openai` (any OpenAI-compatible server).
+`hf` (transformers on torch, CPU or GPU), `llamacpp` (a GGUF model in-process, fast on CPUs) and
+`openai` (any OpenAI-compatible server).
 `load_generator(NAME)` resolves a model name: a registry name (`elm model list`), a hub id, a local
 directory or GGUF file, `tiny`, or `openai:MODEL`.
 torch and transformers are imported only when a model is loaded.
 """
 
 from elm_core.models._hf import HFConfig, HFGenerator
-from elm_core.models._load import MODEL_ENV, available, default_style, load_generator, model_name
+from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
+from elm_core.models._load import (
+    BACKENDS,
+    MODEL_ENV,
+    available,
+    choose_backend,
+    default_style,
+    gguf_path,
+    load_generator,
+    model_name,
+)
 from elm_core.models._openai import OpenAIConfig, OpenAIGenerator
 from elm_core.models._registry import (
     DEFAULT_MODEL,
@@ -23,6 +34,11 @@ from elm_core.models._registry import (
 from elm_core.models._types import CodeGenerator, Generation, Prompt, SamplingConfig
 
 __all__ = [
+    "BACKENDS",
+    "LlamaCppConfig",
+    "LlamaCppGenerator",
+    "choose_backend",
+    "gguf_path",
     "DEFAULT_MODEL",
     "KNOWN_MODELS",
     "MODEL_ENV",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -9,14 +10,24 @@ from pathlib import Path
 
 from elm_core.errors import ConfigError, NotFoundError
 from elm_core.models._hf import HFConfig, HFGenerator
+from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
 from elm_core.models._openai import OpenAIConfig, OpenAIGenerator
-from elm_core.models._registry import DEFAULT_MODEL, KNOWN_MODELS, TINY, cache_dir, cached_path, is_cached
+from elm_core.models._registry import (
+    DEFAULT_MODEL,
+    GGUF_FILE,
+    KNOWN_MODELS,
+    TINY,
+    cache_dir,
+    cached_path,
+    is_cached,
+)
 from elm_core.models._tiny import build_tiny_model
 from elm_core.models._types import CodeGenerator
 
 MODEL_ENV = "ELM_MODEL"
 OPENAI_PREFIX = "openai:"
 OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+BACKENDS = ("auto", "hf", "llamacpp")
 
 
 def model_name(explicit: str | None = None) -> str:
@@ -41,9 +52,39 @@ def _made(path: Path) -> Path:
     return path
 
 
-def load_generator(name: str, config: HFConfig | None = None) -> CodeGenerator:
-    """Loads a registry name, `tiny`, a local directory or GGUF file, or a hub id with the hf backend;
-    `openai:MODEL` talks to the OpenAI-compatible server at $OPENAI_BASE_URL (a vLLM or llama.cpp server)."""
+def gguf_path(name: str) -> Path | None:
+    """The GGUF file a model name has: a .gguf path, or the one a registry model keeps in the cache."""
+    if name in KNOWN_MODELS and is_cached(name):
+        path = cached_path(name) / GGUF_FILE
+        return path if path.is_file() else None
+    path = Path(name).expanduser()
+    return path if path.is_file() and path.suffix == ".gguf" else None
+
+
+def choose_backend(name: str, backend: str = "auto") -> str:
+    """`auto`: llama.cpp on CPU when the model has a GGUF (several times faster there), else transformers."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    if gguf_path(name) is None or importlib.util.find_spec("xllamacpp") is None:
+        return "hf"
+    import torch
+
+    return "hf" if torch.cuda.is_available() else "llamacpp"
+
+
+def load_generator(
+    name: str, config: HFConfig | None = None, *, backend: str = "auto", parallel: int = 8
+) -> CodeGenerator:
+    """Loads a registry name, `tiny`, a local directory or GGUF file, or a hub id with the hf backend (or a
+    GGUF with llama.cpp, see `choose_backend`); `openai:MODEL` talks to the OpenAI-compatible server at
+    $OPENAI_BASE_URL (a vLLM or llama.cpp server)."""
+    if not name.startswith(OPENAI_PREFIX) and choose_backend(name, backend) == "llamacpp":
+        gguf = gguf_path(name)
+        if gguf is None:
+            raise ConfigError(f"the llamacpp backend needs a GGUF model; {name!r} has none: use backend hf")
+        return LlamaCppGenerator(gguf, name=name, config=LlamaCppConfig(parallel=parallel))
     if name.startswith(OPENAI_PREFIX):
         base_url = os.environ.get(OPENAI_BASE_URL_ENV)
         if not base_url:

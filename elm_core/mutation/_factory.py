@@ -23,6 +23,8 @@ def build_mutator(
     messages: tuple[tuple[str, float], ...] | None = None,
     task: Task | None = None,
     hf: HFConfig | None = None,
+    backend: str = "auto",
+    parallel: int = 8,
 ) -> Mutator:
     """`gp`, or `llm` with a model name (see `elm_core.models.load_generator`; default from $ELM_MODEL)."""
     if operator == "gp":
@@ -39,4 +41,4 @@ def build_mutator(
         config = dataclasses.replace(config, messages=messages)
     if task is not None:
         config = dataclasses.replace(config, task=task)
-    return LLMMutator(load_generator(name, hf), config)
+    return LLMMutator(load_generator(name, hf, backend=backend, parallel=parallel), config)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elm_core.errors import ConfigError
-from elm_core.models import SamplingConfig
+from elm_core.models import BACKENDS, SamplingConfig
 from elm_core.mutation import OPERATORS
 from elm_core.qd import ArchiveConfig, LoopConfig
 from elm_core.sodarace import SimConfig
@@ -23,6 +23,7 @@ class RunConfig:
     operator: str = "llm"  # "llm" or "gp"
     model: str | None = None  # any accepted model name; None = $ELM_MODEL or the default model
     style: str | None = None  # LLM prompt style; None = the model's own
+    backend: str = "auto"  # hf, llamacpp, or auto: llama.cpp on CPU when the model has a GGUF
     rng_seed: int = 0
     evaluator_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     terrain: str = "flat"
@@ -36,6 +37,8 @@ class RunConfig:
             raise ConfigError(f"operator must be one of {OPERATORS}, got {self.operator!r}")
         if not self.seeds:
             raise ConfigError("seeds: give at least one seed name or program file")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.evaluator_workers < 1:
             raise ConfigError(f"evaluator_workers must be >= 1, got {self.evaluator_workers}")
 

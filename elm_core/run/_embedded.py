@@ -80,7 +80,8 @@ def execute_run(
     """Runs (or continues) the run in `run_dir` until its budget, then writes the report."""
     config = load_config(run_dir)
     mutator = mutator or build_mutator(config.operator, model=config.model, style=config.style,
-                                       sampling=config.sampling)  # fmt: skip
+                                       sampling=config.sampling, backend=config.backend,
+                                       parallel=config.loop.batch_size)  # fmt: skip
     sim = SimConfig(seconds=config.sim_seconds)
     with SQLiteStore(run_dir / STORE_FILE) as store, \
             Evaluator(sim_config=sim, terrain=Terrain.named(config.terrain),

@@ -90,6 +90,7 @@ def mutate_command(
     ] = None,
     n: Annotated[int, typer.Option(min=1, help="Children to make.")] = 4,
     model: ModelOpt = None,
+    backend: Annotated[str, typer.Option(help="auto, hf or llamacpp.")] = "auto",
     max_new_tokens: Annotated[int, typer.Option(min=1)] = SamplingConfig().max_new_tokens,
     temperature: Annotated[float, typer.Option(min=0.0)] = SamplingConfig().temperature,
     seed: Annotated[int, typer.Option(help="RNG seed.")] = 0,
@@ -103,7 +104,7 @@ def mutate_command(
         (parent,) = seed_programs((str(program),))
         sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
         with console.status("loading the model..." if operator == "llm" else "mutating..."):
-            mutator = build_mutator(operator, model=model, style=style, sampling=sampling)
+            mutator = build_mutator(operator, model=model, style=style, sampling=sampling, backend=backend)
         with console.status(f"making {n} children..."):
             children = mutator.mutate([parent] * n, np.random.default_rng(seed))
     except ElmError as e:
@@ -125,6 +126,7 @@ def bench_bugfix_command(
     operator: Annotated[list[str] | None, typer.Option(help="gp and/or llm; repeatable.")] = None,
     style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
     model: ModelOpt = None,
+    backend: Annotated[str, typer.Option(help="auto, hf or llamacpp.")] = "auto",
     bugs: Annotated[str, typer.Option(help="Bug counts, e.g. 1-5 or 1,3,5.")] = "1-5",
     trials: Annotated[int, typer.Option(min=1, help="Single mutations per bug count.")] = 100,
     workers: Annotated[int, typer.Option(min=1, help="Sandboxes testing the children.")] = 2,
@@ -141,7 +143,7 @@ def bench_bugfix_command(
         with SandboxPool(workers=workers) as pool:
             for name in operator or ["gp"]:
                 with console.status(f"{name}: {trials} mutations per bug count..."):
-                    mutator = build_mutator(name, model=model, style=style,
+                    mutator = build_mutator(name, model=model, style=style, backend=backend, parallel=16,
                                             messages=((BUGFIX_MESSAGE, 1.0),), task=BUGFIX_TASK)  # fmt: skip
                     found = run_bugfix(mutator, bugs=counts, trials=trials, pool=pool,
                                        rng=np.random.default_rng(seed))  # fmt: skip

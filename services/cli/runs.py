@@ -31,8 +31,11 @@ def run_command(
     operator: Annotated[str | None, typer.Option(help="llm or gp.")] = None,
     model: ModelOpt = None,
     style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto, hf or llamacpp.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
-    minutes: Annotated[float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")] = None,
+    minutes: Annotated[
+        float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Children per batch.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Sandboxed evaluator workers.")] = None,
     rng_seed: Annotated[int | None, typer.Option(help="The run's RNG seed.")] = None,
@@ -50,7 +53,8 @@ def run_command(
             if budget is not None:
                 set_budget(run_dir, budget)
         else:
-            flags = dict(seed=seed, operator=operator, model=model, style=style, budget=budget, minutes=minutes,
+            flags = dict(seed=seed, operator=operator, model=model, style=style, backend=backend,
+                         budget=budget, minutes=minutes,
                          batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
             settings = _settings(config, **flags)
             settings = _with_model(settings, fallback_gp)
@@ -85,7 +89,7 @@ def _settings(config: Path | None, **flags: Any) -> RunConfig:
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise fail(f"cannot read {config}: {e}") from e
     settings = RunConfig.from_mapping(values)
-    top = {k: flags[k] for k in ("operator", "model", "style") if flags[k] is not None}
+    top = {k: flags[k] for k in ("operator", "model", "style", "backend") if flags[k] is not None}
     if flags["seed"]:
         top["seeds"] = tuple(flags["seed"])
     if flags["workers"] is not None:
@@ -93,7 +97,11 @@ def _settings(config: Path | None, **flags: Any) -> RunConfig:
     if flags["rng_seed"] is not None:
         top["rng_seed"] = flags["rng_seed"]
     seconds = None if flags["minutes"] is None else 60 * flags["minutes"]
-    pairs = (("max_evaluations", flags["budget"]), ("batch_size", flags["batch_size"]), ("max_seconds", seconds))
+    pairs = (
+        ("max_evaluations", flags["budget"]),
+        ("batch_size", flags["batch_size"]),
+        ("max_seconds", seconds),
+    )
     loop = {k: v for k, v in pairs if v is not None}
     return settings.replace(**top, loop=dataclasses.replace(settings.loop, **loop))
 
