@@ -16,9 +16,10 @@ from elm_core.sodarace import seed_source
 pytestmark = pytest.mark.real_model
 
 
-def test_qwen_mutates_square_into_programs_that_run_in_the_sandbox() -> None:
+@pytest.mark.parametrize("backend", ["llamacpp", "hf"])
+def test_qwen_mutates_square_into_programs_that_run_in_the_sandbox(backend: str) -> None:
     pull(DEFAULT_MODEL)
-    mutator = build_mutator("llm", model=DEFAULT_MODEL, style="rewrite",
+    mutator = build_mutator("llm", model=DEFAULT_MODEL, style="rewrite", backend=backend,
                             sampling=SamplingConfig(max_new_tokens=384, temperature=0.7))  # fmt: skip
     parent = seed_source("square")
     children = mutator.mutate([parent] * 6, np.random.default_rng(0))

@@ -1,4 +1,4 @@
-"""The llama.cpp backend, on a real GGUF model named by ELM_TEST_GGUF (skipped when it is not set)."""
+"""The llama.cpp backend, on the real offline model's GGUF (pulled on first use) or $ELM_TEST_GGUF."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from elm_core.errors import BackendUnavailableError, ConfigError, StateError
-from elm_core.models import Prompt, SamplingConfig
+from elm_core.models import DEFAULT_MODEL, Prompt, SamplingConfig, pull
 from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
+from elm_core.models._registry import GGUF_FILE
 
 GGUF_ENV = "ELM_TEST_GGUF"
 SMALL = LlamaCppConfig(threads=2, parallel=4, context_per_sequence=512)
@@ -21,13 +22,15 @@ LONG = Prompt(text="def make_walker():\n    wc = walker_creator()\n" * 6)
 GREEDY = SamplingConfig(max_new_tokens=12, temperature=0.0)
 
 
+pytestmark = pytest.mark.real_model
+
+
 @pytest.fixture(scope="module")
 def gguf_path() -> Path:
     value = os.environ.get(GGUF_ENV)
-    if not value:
-        pytest.skip(f"set {GGUF_ENV} to a GGUF model file to run the llama.cpp tests")
-    pytest.importorskip("xllamacpp", reason="the llama.cpp backend needs the xllamacpp package")
-    return Path(value)
+    if value:
+        return Path(value)
+    return pull(DEFAULT_MODEL) / GGUF_FILE
 
 
 @pytest.fixture(scope="module")
