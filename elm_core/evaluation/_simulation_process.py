@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+import signal
 from multiprocessing.connection import Connection
 
 from elm_core.errors import BackendUnavailableError
@@ -16,6 +17,7 @@ from elm_core.sodarace import SimConfig, SimResult, SimStatus, Terrain, Walker, 
 
 
 def _serve(connection: Connection, config: SimConfig, terrain: Terrain, memory_mb: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us in order
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     while True:

@@ -30,6 +30,7 @@ from elm_core.qd._selectors import ParentSelector, UniformSelector
 from elm_core.store import BatchRecord, MetricsRecord, RunStatus
 
 Archive = ArchiveBase
+_MAX_BARREN_BATCHES = 25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +93,7 @@ class MapElites:
         self.stats = LoopStats()
         self._stop_as: RunStatus | None = None
         self._stop = threading.Event()
+        self._barren = 0  # batches in a row without a single child program
         run = store.get_run(run_id)
         self._seed, self._next_batch, self._evaluations = run.rng_seed, run.batches, run.evaluations
         self._builder = BatchBuilder(run_id, self.archive, archive_config.fitness_offset, store)
@@ -168,6 +170,12 @@ class MapElites:
 
     def _commit(self, batch: BatchRecord) -> None:
         self.store.commit_batch(batch)
+        self._barren = 0 if batch.individuals else self._barren + 1
+        if self._barren >= _MAX_BARREN_BATCHES:
+            raise StateError(
+                f"the {self.mutator.name} operator produced no program in {self._barren} batches in a row "
+                "(see the mutation log for its outcomes): is the model or prompt style right for this task?"
+            )
         self._builder.committed(batch)
         self._evaluations += len(batch.individuals)
         self.stats.batches += 1

@@ -392,6 +392,7 @@ def set_up(settings, devnull):
 
 
 def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops us in order
     source_root = sys.argv[1]
     for name in PRELOADED_MODULES:
         __import__(name)

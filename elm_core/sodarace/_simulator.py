@@ -57,7 +57,7 @@ class SimConfig:
     max_stroke: float = 0.5
     friction: float = 1.0
     solver_iterations: int = 10
-    health_check_every_s: float = 0.1  # how often positions are checked for NaN, blow-up, sinking
+    health_check_every_s: float = 0.25  # how often positions are checked for NaN, blow-up, sinking
 
     def __post_init__(self) -> None:
         positive = (

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from elm_core.errors import StateError
+from elm_core.mutation import Child, MutationOutcome
 from elm_core.qd import LoopConfig
 from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
@@ -126,3 +127,23 @@ def test_a_hard_kill_mid_run_loses_nothing_committed(tmp_path: Path) -> None:
     after = history(run_dir)
     assert after[: len(before)] == before  # nothing committed was lost or changed
     assert [r[0] for r in after] == list(range(len(after))) and len(after) == len(before) + 12
+
+
+class Barren:
+    """A real Mutator whose every child failed: the loop must stop, not spin forever."""
+
+    name = "barren"
+
+    def mutate(self, parents: list[str], rng: object) -> list[Child]:
+        return [Child(parent=p, source=None, outcome=MutationOutcome.NO_DIFF, operator="barren", style="-")
+                for p in parents]  # fmt: skip
+
+
+def test_an_operator_that_never_produces_a_program_fails_the_run_clearly(tmp_path: Path) -> None:
+    create_run(tmp_path / "b", GP)
+    with pytest.raises(StateError, match="no program in 25 batches"):
+        execute_run(tmp_path / "b", mutator=Barren())
+    with SQLiteStore(tmp_path / "b" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        assert record.status is RunStatus.FAILED and record.evaluations == 2
+        assert len(store.mutations(record.run_id)) == 25 * GP.loop.batch_size
