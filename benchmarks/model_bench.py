@@ -2,10 +2,11 @@
 
     python benchmarks/model_bench.py [--model NAME] [--backend hf|llamacpp] [--batch 1 8 16] [--tokens 256]
 
-Each row mutates the Square seed with the `rewrite` prompt (about 390 prompt tokens). TTFT is the time to
-prefill the whole batch and produce its first token (a run with max_new_tokens=1); `decode tok/s` counts the
-tokens generated after the first, over the time after TTFT; `end-to-end tok/s` is all generated tokens over
-the whole call. Results are also written as JSON to benchmarks/results/model_bench.json.
+Each row mutates `batch` distinct variants of the Square seed with the `rewrite` prompt (about 390 prompt
+tokens; the instructions are shared, the programs differ, as in a run). TTFT is the time to prefill the whole
+batch and produce its first token (a separate call with max_new_tokens=1 on other variants); `decode tok/s`
+counts the tokens generated after the first, over the time after TTFT; `end-to-end tok/s` is all generated
+tokens over the whole call, prefill included. JSON goes to benchmarks/results/model_bench.json.
 """
 
 from __future__ import annotations
@@ -25,25 +26,26 @@ from elm_core.sodarace import seed_source
 
 
 def load(name: str, backend: str, batch: int):  # noqa: ANN201 - either backend
-    if backend == "llamacpp":
-        from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
-        from elm_core.models._load import gguf_path
-
-        return LlamaCppGenerator(gguf_path(name), name=name, config=LlamaCppConfig(parallel=batch))
     from elm_core.models import HFConfig, load_generator
 
-    return load_generator(name, HFConfig(batch_size=batch))
+    return load_generator(name, HFConfig(batch_size=batch), backend=backend, parallel=batch)
+
+
+def prompts(phase: str, batch: int) -> list:
+    """Distinct parents, as in a run: the shared instructions may be cached by a backend, the programs not."""
+    square = seed_source("square")
+    return [build_prompt(PromptStyle.REWRITE, f"# {phase} {i}\n{square}", "Changed make_walker function.")
+            for i in range(batch)]  # fmt: skip
 
 
 def measure(generator, batch: int, tokens: int) -> dict:  # noqa: ANN001
-    prompt = build_prompt(PromptStyle.REWRITE, seed_source("square"), "Changed make_walker function.")
-    prompts = [prompt] * batch
-    generator.generate(prompts[:1], SamplingConfig(max_new_tokens=2), seed=0)  # warm-up
+    generator.generate(prompts("warm-up", 1), SamplingConfig(max_new_tokens=2), seed=0)
     started = time.perf_counter()
-    generator.generate(prompts, SamplingConfig(max_new_tokens=1), seed=1)
+    generator.generate(prompts("first-token", batch), SamplingConfig(max_new_tokens=1), seed=1)
     ttft = time.perf_counter() - started
     started = time.perf_counter()
-    outputs = generator.generate(prompts, SamplingConfig(max_new_tokens=tokens, temperature=0.8), seed=2)
+    sampling = SamplingConfig(max_new_tokens=tokens, temperature=0.8)
+    outputs = generator.generate(prompts("generate", batch), sampling, seed=2)
     total = time.perf_counter() - started
     generated = sum(o.completion_tokens for o in outputs)
     return {"batch": batch, "prompt_tokens": outputs[0].prompt_tokens, "generated": generated,

@@ -1,6 +1,7 @@
 """The llama.cpp backend: a GGUF model run in-process by xllamacpp's server, with continuous batching.
 
-No network port is opened: requests go straight into the server's OpenAI-style handlers. The prompts of one
+Requests go straight into the server's OpenAI-style handlers, not over HTTP. (xllamacpp still starts an HTTP
+listener on 127.0.0.1 at a random port; it is locked with a random API key nobody is told.) The prompts of one
 `generate` call are submitted together, so llama.cpp decodes up to `parallel` of them in one batch.
 xllamacpp is imported when a model is loaded, so the rest of elm_core works without it.
 """
@@ -8,7 +9,9 @@ xllamacpp is imported when a model is loaded, so the rest of elm_core works with
 from __future__ import annotations
 
 import os
+import secrets
 import time
+import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,9 +102,25 @@ def _start_server(path: Path, config: LlamaCppConfig) -> Any:
         ) from e
     _check_gguf(path)
     try:
-        return xllamacpp.Server(_params(xllamacpp, path, config))
+        server = xllamacpp.Server(_params(xllamacpp, path, config))
     except RuntimeError as e:  # xllamacpp says only "Failed to init server"; the logs that say why are off
         raise BackendUnavailableError(f"llama.cpp could not load the GGUF model at {path}: {e}") from e
+    _wait_until_listening(server)
+    return server
+
+
+def _wait_until_listening(server: Any, timeout_s: float = 5.0) -> None:
+    """Wait for one answer from the server's HTTP listener: freeing a server whose listener has not started
+    accepting yet can hang forever (seen in about 1 of 6 loads closed at once). /health needs no API key."""
+    url = f"{server.listening_address}/health"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    deadline = time.monotonic() + timeout_s
+    while url.startswith("http://127.0.0.1:") and time.monotonic() < deadline:
+        try:
+            with opener.open(url, timeout=1.0):
+                return
+        except OSError:  # not accepting yet; past the deadline, closing soon after loading may hang
+            time.sleep(0.01)
 
 
 def _check_gguf(path: Path) -> None:
@@ -121,6 +140,7 @@ def _params(xllamacpp: Any, path: Path, config: LlamaCppConfig) -> Any:
     params.cpuparams_batch.n_threads = config.n_threads
     params.warmup = False
     params.verbosity = _SILENT
+    params.api_keys = [secrets.token_urlsafe(32)]  # in-process calls need no key; the HTTP listener does
     return params
 
 

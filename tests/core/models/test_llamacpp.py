@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
 from elm_core.models._registry import GGUF_FILE
 
 GGUF_ENV = "ELM_TEST_GGUF"
-SMALL = LlamaCppConfig(threads=2, parallel=4, context_per_sequence=512)
+SMALL = LlamaCppConfig(threads=1, parallel=4, context_per_sequence=512)  # 1 thread: least hurt by busy CPUs
 CHAT = Prompt(messages=(("system", "You write Python."), ("user", "Write make_walker().")))
 SHORT = Prompt(text="def make_walker():\n")
 LONG = Prompt(text="def make_walker():\n    wc = walker_creator()\n" * 6)
@@ -84,6 +87,16 @@ def test_stop_sequences_cut_the_text(generator: LlamaCppGenerator) -> None:
 def test_a_prompt_longer_than_the_context_is_a_backend_error(generator: LlamaCppGenerator) -> None:
     with pytest.raises(BackendUnavailableError, match="context"):
         generator.generate([Prompt(text="walker " * 1000)], GREEDY)
+
+
+def test_the_http_listener_xllamacpp_starts_is_locked(generator: LlamaCppGenerator) -> None:
+    url = f"{generator._server.listening_address}/v1/completions"
+    body = json.dumps({"prompt": "def f():", "max_tokens": 2}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(request, timeout=10)
+    assert refused.value.code == 401
 
 
 def test_name_defaults_to_the_file_name(generator: LlamaCppGenerator, gguf_path: Path) -> None:
