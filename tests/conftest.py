@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from elm_core.models import HFConfig, HFGenerator, load_generator
+from elm_core.models import DEFAULT_MODEL, HFConfig, HFGenerator, load_generator, pull
 from elm_core.sandbox import Sandbox
 from elm_core.sodarace import SEED_NAMES, Walker, seed_source
 
@@ -21,6 +22,20 @@ def seed_walkers() -> dict[str, Walker]:
             assert result.ok, f"{name}: {result.status} {result.message}"
             walkers[name] = result.walker
     return walkers
+
+
+_USER_MODEL_CACHE = os.environ.get("ELM_MODEL_CACHE")  # read before any fixture points it elsewhere
+
+
+@pytest.fixture(scope="session")
+def real_model_dir() -> Path:
+    """The real offline code model, pulled once into the user's cache (as `elm model pull` would)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if _USER_MODEL_CACHE:
+            patch.setenv("ELM_MODEL_CACHE", _USER_MODEL_CACHE)
+        else:
+            patch.delenv("ELM_MODEL_CACHE", raising=False)
+        return pull(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,6 @@ from elm_core.qd._selectors import ParentSelector, UniformSelector
 from elm_core.store import BatchRecord, MetricsRecord, RunStatus
 
 Archive = ArchiveBase
-_MAX_BARREN_BATCHES = 25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +38,7 @@ class LoopConfig:
     pipeline_depth: int = 2  # batches in flight; 1 = sequential and exactly reproducible
     max_evaluations: int | None = 200  # budget in evaluated programs, seeds included
     max_seconds: float | None = None  # budget in wall-clock seconds (this session)
+    max_barren_batches: int = 25  # a run fails after this many batches in a row without one child program
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -47,6 +47,8 @@ class LoopConfig:
             raise ConfigError(f"pipeline_depth must be >= 1, got {self.pipeline_depth}")
         if self.max_evaluations is not None and self.max_evaluations < 1:
             raise ConfigError(f"max_evaluations must be >= 1 or None, got {self.max_evaluations}")
+        if self.max_barren_batches < 1:
+            raise ConfigError(f"max_barren_batches must be >= 1, got {self.max_barren_batches}")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0 or None, got {self.max_seconds}")
 
@@ -171,7 +173,7 @@ class MapElites:
     def _commit(self, batch: BatchRecord) -> None:
         self.store.commit_batch(batch)
         self._barren = 0 if batch.individuals else self._barren + 1
-        if self._barren >= _MAX_BARREN_BATCHES:
+        if self._barren >= self.config.max_barren_batches:
             raise StateError(
                 f"the {self.mutator.name} operator produced no program in {self._barren} batches in a row "
                 "(see the mutation log for its outcomes): is the model or prompt style right for this task?"

@@ -5,10 +5,13 @@ Pulls the model into the user's cache on first use (verified, about 480 MB). Ski
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from elm_core.models import DEFAULT_MODEL, SamplingConfig, pull
+from elm_core.models import SamplingConfig
+from elm_core.models._registry import GGUF_FILE
 from elm_core.mutation import build_mutator
 from elm_core.sandbox import Outcome, Sandbox
 from elm_core.sodarace import seed_source
@@ -17,9 +20,11 @@ pytestmark = pytest.mark.real_model
 
 
 @pytest.mark.parametrize("backend", ["llamacpp", "hf"])
-def test_qwen_mutates_square_into_programs_that_run_in_the_sandbox(backend: str) -> None:
-    pull(DEFAULT_MODEL)
-    mutator = build_mutator("llm", model=DEFAULT_MODEL, style="rewrite", backend=backend,
+def test_qwen_mutates_square_into_programs_that_run_in_the_sandbox(
+    backend: str, real_model_dir: Path
+) -> None:
+    model = str(real_model_dir / GGUF_FILE if backend == "llamacpp" else real_model_dir)
+    mutator = build_mutator("llm", model=model, style="rewrite", backend=backend,
                             sampling=SamplingConfig(max_new_tokens=384, temperature=0.7))  # fmt: skip
     parent = seed_source("square")
     children = mutator.mutate([parent] * 6, np.random.default_rng(0))

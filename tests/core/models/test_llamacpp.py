@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from elm_core.errors import BackendUnavailableError, ConfigError, StateError
-from elm_core.models import DEFAULT_MODEL, Prompt, SamplingConfig, pull
+from elm_core.models import Prompt, SamplingConfig
 from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
 from elm_core.models._registry import GGUF_FILE
 
@@ -29,11 +29,11 @@ pytestmark = pytest.mark.real_model
 
 
 @pytest.fixture(scope="module")
-def gguf_path() -> Path:
+def gguf_path(request: pytest.FixtureRequest) -> Path:
     value = os.environ.get(GGUF_ENV)
     if value:
         return Path(value)
-    return pull(DEFAULT_MODEL) / GGUF_FILE
+    return request.getfixturevalue("real_model_dir") / GGUF_FILE
 
 
 @pytest.fixture(scope="module")

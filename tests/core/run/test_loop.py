@@ -94,7 +94,7 @@ def test_a_stop_request_ends_after_the_batch_in_flight(tmp_path: Path) -> None:
 def test_a_tiny_model_run_logs_every_mutation(tmp_path: Path, model_cache: Path) -> None:
     from elm_core.models import SamplingConfig
 
-    loop = dataclasses.replace(GP.loop, max_evaluations=None, max_seconds=3.0)
+    loop = dataclasses.replace(GP.loop, max_evaluations=None, max_seconds=3.0, max_barren_batches=10_000)
     config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square",),
                                  sampling=SamplingConfig(max_new_tokens=16), loop=loop)  # fmt: skip
     run(tmp_path / "t", config)
