@@ -126,13 +126,13 @@ def _with_model(settings: RunConfig, fallback_gp: bool) -> RunConfig:
 
 def _execute(run_dir: Path) -> None:
     settings = load_config(run_dir)
-    label = (
-        settings.operator
-        if settings.operator == "gp"
-        else f"llm {settings.model} ({settings.style or 'default'})"
-    )
+    loop = settings.loop
+    llm = f"llm {settings.model} (style {settings.style or 'default'}, backend {settings.backend})"
+    label = settings.operator if settings.operator == "gp" else llm
+    budget = [f"{loop.max_evaluations} evaluations"] if loop.max_evaluations else []
+    budget += [f"{loop.max_seconds / 60:g} minutes"] if loop.max_seconds else []
     console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, "
-                  f"budget {settings.loop.max_evaluations} evaluations")  # fmt: skip
+                  f"budget {' or '.join(budget) or 'none (Ctrl-C pauses)'}")  # fmt: skip
     loops = []
     with Live(_progress(None, settings), console=console, refresh_per_second=4) as live:
         previous = signal.signal(
@@ -155,17 +155,8 @@ def _execute(run_dir: Path) -> None:
 
 def _progress(metrics: MetricsRecord | None, settings: RunConfig) -> Table:
     table = Table(title="ELM on Sodarace", show_header=True)
-    for column in (
-        "evaluations",
-        "coverage",
-        "QD score",
-        "best fitness",
-        "applied",
-        "ran",
-        "inserted",
-        "evals/s",
-    ):
-        table.add_column(column, justify="right")
+    for column in ("evaluations", "coverage", "QD", "best", "applied", "ran", "inserted", "evals/s"):
+        table.add_column(column, justify="right", no_wrap=True)
     if metrics is None:
         table.add_row("evaluating the seeds...", *[""] * 7)
         return table
