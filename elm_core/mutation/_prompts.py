@@ -41,7 +41,9 @@ SODARACE_TASK = Task(
     description="This Python program builds a Sodarace walker: point masses (joints) joined by springs "
     "(muscles), some of which oscillate (active, with an amplitude and a phase). `walker_creator` is "
     "provided: add_joint(x, y) returns a joint; add_muscle(j0, j1, active, amplitude, phase) connects two "
-    "joints. `make_walker()` must return wc.get_walker(). Nothing needs to be imported.",
+    "joints. `make_walker()` must return wc.get_walker(). Do not write import statements: `math` is "
+    "already available and nothing else is. A change can move, add or remove joints, add or remove muscles, "
+    "or change amplitudes and phases.",
 )
 
 
