@@ -8,9 +8,7 @@ end of this file; a test checks that the map is complete.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,19 +20,7 @@ from elm_core.errors import InvalidRequestError
 from elm_core.sandbox import ExecutionResult, Outcome, Sandbox, SandboxConfig, run_program
 from elm_core.sodarace import Walker, seed_source
 
-
-def _load_programs():  # noqa: ANN202 - the sibling module, whatever pytest's import mode
-    name = "elm_sandbox_test_programs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("programs.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-P = _load_programs()
+from . import programs as P
 
 CONFIG = SandboxConfig(
     wall_time_s=2.0,

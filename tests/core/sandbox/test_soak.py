@@ -5,12 +5,9 @@ Also back-pressure (a full queue refuses work) and closing a pool with work in f
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -18,19 +15,7 @@ from elm_core.errors import BackpressureError
 from elm_core.sandbox import ExecutionResult, Outcome, SandboxConfig, SandboxPool
 from elm_core.sodarace import Walker, seed_source
 
-
-def _load_programs():  # noqa: ANN202 - the sibling module, whatever pytest's import mode
-    name = "elm_sandbox_test_programs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("programs.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-P = _load_programs()
+from . import programs as P
 
 CONFIG = SandboxConfig(wall_time_s=2.0, cpu_time_s=1, memory_mb=256, output_limit_bytes=64 * 1024)
 SOAK_PROGRAMS = 4000  # about 13 s on 2 cores
