@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from elm_core.errors import ConfigError
-from elm_core.mutation._types import Child, MutationOutcome
+from elm_core.mutation._types import AST_LOCK, Child, MutationOutcome
 
 EDIT_KINDS = ("constant", "operator", "duplicate", "delete", "rename")
 ENTRY_POINT = "make_walker"  # `delete` never removes this function (at module level) or its returns
@@ -62,7 +62,8 @@ class GPMutator:
         self.edit_weights = _checked_weights(edit_weights)
 
     def mutate(self, parents: Sequence[str], rng: np.random.Generator) -> list[Child]:
-        return [self._child(parent, rng) for parent in parents]
+        with AST_LOCK:
+            return [self._child(parent, rng) for parent in parents]
 
     def _child(self, parent: str, rng: np.random.Generator) -> Child:
         try:

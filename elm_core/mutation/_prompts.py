@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from elm_core.models import Generation, Prompt
 from elm_core.mutation._diff import apply_diff, parse_hunks
-from elm_core.mutation._types import MutationOutcome
+from elm_core.mutation._types import AST_LOCK, MutationOutcome
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -107,7 +107,8 @@ def _from_diff(parent: str, diff: str, truncated: bool) -> Parsed:
 def _from_program(parent: str, program: str, truncated: bool) -> Parsed:
     program = program.strip("\n") + "\n"
     try:
-        ast.parse(program)
+        with AST_LOCK:
+            ast.parse(program)
     except SyntaxError:
         if truncated:
             return Parsed(None, MutationOutcome.TRUNCATED, "the program ended at the token limit")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+# CPython 3.11 keeps the recursion depth of its AST conversion in process-wide state: two threads parsing at
+# once (pipelined batches mutating side by side) corrupt it and raise SystemError. Every ast call holds this.
+AST_LOCK = threading.Lock()
 
 
 class MutationOutcome(enum.StrEnum):

@@ -11,5 +11,5 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Prints `error: message` on stderr; raise the returned Exit."""
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # paths stay whole
     return typer.Exit(code)
