@@ -1,0 +1,37 @@
+"""What every service shares: server bootstrap (health, reflection, logs, metrics, SIGTERM drain), errors
+across the wire, and client-side call policy (deadlines, retries of retryable codes only)."""
+
+from services.common._client import Caller, channel
+from services.common._errors import (
+    DOMAIN,
+    RETRYABLE_CODES,
+    RemoteError,
+    abort,
+    abort_for,
+    error_reason,
+    raise_for,
+    status_for,
+)
+from services.common._logging import configure_logging
+from services.common._metrics import serve_metrics
+from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID, RunningServer, Service, start_server
+
+__all__ = [
+    "DOMAIN",
+    "MAX_MESSAGE_BYTES",
+    "REQUEST_ID",
+    "RETRYABLE_CODES",
+    "Caller",
+    "RemoteError",
+    "RunningServer",
+    "Service",
+    "abort",
+    "abort_for",
+    "channel",
+    "configure_logging",
+    "error_reason",
+    "raise_for",
+    "serve_metrics",
+    "start_server",
+    "status_for",
+]

@@ -1,0 +1,78 @@
+"""Client-side call policy: every call has a deadline and a request id; only retryable codes are retried."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from services.common._errors import RETRYABLE_CODES, raise_for
+from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID
+
+Response = TypeVar("Response")
+
+
+def channel(target: str) -> grpc.Channel:
+    """An insecure channel (loopback, compose network, cluster network) with the services' message limits."""
+    return grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.enable_retries", 0),  # retries are ours, so that they are counted and bounded
+        ],
+    )
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and error.code() in RETRYABLE_CODES
+
+
+class Caller:
+    """Calls one service's methods with a deadline, a request id and retries of retryable codes."""
+
+    def __init__(self, target: str, *, deadline_s: float = 30.0, attempts: int = 5, max_wait_s: float = 2.0):
+        self.target, self.deadline_s = target, deadline_s
+        self.attempts, self.max_wait_s = attempts, max_wait_s
+        self.channel = channel(target)
+
+    def call(
+        self,
+        method: Callable[..., Response],
+        request: Any,
+        *,
+        deadline_s: float | None = None,
+        retry: bool = True,
+    ) -> Response:
+        """Unary call; a failure after the retries is raised as the project's exception for its code."""
+        metadata = ((REQUEST_ID, uuid.uuid4().hex[:16]),)
+        timeout = deadline_s or self.deadline_s
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.attempts if retry else 1),
+            wait=wait_exponential_jitter(initial=0.05, max=self.max_wait_s),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return method(request, timeout=timeout, metadata=metadata)
+        except grpc.RpcError as e:
+            raise_for(e, self.target)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream(
+        self, method: Callable[..., Iterator[Response]], request: Any, *, deadline_s: float | None = None
+    ) -> Iterator[Response]:
+        """Server-streaming call (no retries: the caller decides whether to watch again)."""
+        metadata = ((REQUEST_ID, uuid.uuid4().hex[:16]),)
+        try:
+            yield from method(request, timeout=deadline_s, metadata=metadata)
+        except grpc.RpcError as e:
+            raise_for(e, self.target)
+
+    def close(self) -> None:
+        self.channel.close()

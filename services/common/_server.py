@@ -1,0 +1,180 @@
+"""Server bootstrap shared by every service: health, reflection, request logs, metrics, graceful shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common._errors import abort_for, status_for
+from services.common._metrics import IN_FLIGHT, LATENCY, REQUESTS, serve_metrics
+
+log = structlog.get_logger()
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a batch of programs or of raw model outputs stays far below this
+REQUEST_ID = "x-request-id"
+
+
+@dataclass
+class Service:
+    """One gRPC service to host: its servicer, how to register it, and what to do when the server stops.
+
+    `drain` runs when shutdown starts (stop taking work, end streams); `close` after in-flight calls end.
+    """
+
+    name: str  # the full service name, e.g. "elm.v1.EvaluatorService"
+    servicer: Any
+    register: Callable[[Any, grpc.Server], None]
+    drain: Callable[[], None] = lambda: None
+    close: Callable[[], None] = lambda: None
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    services: list[Service]
+    health: health.HealthServicer
+    metrics_port: int | None = None
+    grace_s: float = 30.0
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Graceful shutdown: NOT_SERVING, drain, wait for calls in flight (up to the grace), close."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.grace_s if grace_s is None else grace_s
+        log.info("shutting down", grace_s=grace)
+        self.health.enter_graceful_shutdown()
+        for service in self.services:
+            service.drain()
+        self.server.stop(grace).wait()
+        for service in self.services:
+            service.close()
+        log.info("stopped")
+
+    def wait_for_signal(self) -> None:
+        """Blocks until SIGTERM or SIGINT, then shuts down gracefully."""
+        received = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda number, frame: received.set())
+        while not received.wait(1.0) and not self._stopped.is_set():
+            pass
+        self.stop()
+
+
+def start_server(
+    services: list[Service],
+    *,
+    port: int = 0,
+    host: str = "[::]",
+    metrics_port: int | None = None,
+    max_workers: int = 32,
+    grace_s: float = 30.0,
+) -> RunningServer:
+    """Starts a gRPC server hosting `services` plus health and reflection; port 0 picks a free port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[_ObservingInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in services:
+        service.register(service.servicer, server)
+    names = [s.name for s in services]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    server.start()
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics = serve_metrics(metrics_port) if metrics_port is not None else None
+    log.info("serving", port=bound, services=names, metrics_port=metrics)
+    return RunningServer(server, bound, services, health_servicer, metrics, grace_s)
+
+
+class _ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Per call: a request id (from the caller's `x-request-id` or new), one log line, metrics."""
+
+    def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        service, _, method = details.method.lstrip("/").partition("/")
+        request_id = dict(details.invocation_metadata or ()).get(REQUEST_ID) or uuid.uuid4().hex[:16]
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _observed_unary(handler.unary_unary, service, method, request_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _observed_stream(handler.unary_stream, service, method, request_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client and bidirectional streams: none in elm.v1 (health Watch is server-streaming)
+
+
+def _observed_unary(behaviour: Callable[..., Any], service: str, method: str, request_id: str) -> Any:
+    def observed(request: Any, context: grpc.ServicerContext) -> Any:
+        with _observing(context, service, method, request_id):
+            return behaviour(request, context)
+
+    return observed
+
+
+def _observed_stream(behaviour: Callable[..., Any], service: str, method: str, request_id: str) -> Any:
+    def observed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        with _observing(context, service, method, request_id):
+            yield from behaviour(request, context)
+
+    return observed
+
+
+@contextlib.contextmanager
+def _observing(context: grpc.ServicerContext, service: str, method: str, request_id: str) -> Iterator[None]:
+    """Logs and measures one call; an exception the servicer raised becomes a typed status (never a trace)."""
+    started = time.perf_counter()
+    structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
+    IN_FLIGHT.labels(service, method).inc()
+    try:
+        yield
+    except Exception as error:
+        if context.code() is not None:  # the servicer aborted with a status already
+            raise
+        if status_for(error)[0] is grpc.StatusCode.INTERNAL:
+            log.exception("call failed")
+        abort_for(context, error)
+    finally:
+        code = context.code() or grpc.StatusCode.OK
+        seconds = time.perf_counter() - started
+        IN_FLIGHT.labels(service, method).dec()
+        REQUESTS.labels(service, method, code.name).inc()
+        LATENCY.labels(service, method).observe(seconds)
+        if method != "Check":  # health probes every few seconds would drown the log
+            level = log.info if code in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED) else log.warning
+            level("call", code=code.name, ms=round(seconds * 1e3, 2))
+        structlog.contextvars.unbind_contextvars("request_id", "method")
