@@ -48,14 +48,16 @@ class BatchBuilder:
     def parents(self, elites: Sequence[Elite]) -> list[Parent]:
         return [Parent(e.individual_id, self._sources[e.individual_id], e.fitness) for e in elites]
 
-    def seed_batch(self, sources: Sequence[str], results: Sequence[EvalResult]) -> BatchRecord:
+    def seed_batch(
+        self, sources: Sequence[str], results: Sequence[EvalResult], batch: int = 0
+    ) -> BatchRecord:
         individuals, elites = [], {}
         for source, result in zip(sources, results, strict=True):
-            record, elite = self._individual(0, None, source, result)
+            record, elite = self._individual(batch, None, source, result)
             individuals.append(record)
             if elite is not None:
                 elites[elite.cell] = elite
-        return self._batch(0, individuals, [], elites)
+        return self._batch(batch, individuals, [], elites)
 
     def child_batch(self, batch: int, parents: Sequence[Parent], children: Sequence[Child],
                     results: Sequence[EvalResult]) -> BatchRecord:  # fmt: skip

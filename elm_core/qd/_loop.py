@@ -96,6 +96,9 @@ class MapElites:
         self._stop_as: RunStatus | None = None
         self._stop = threading.Event()
         self._barren = 0  # batches in a row without a single child program
+        self._seeds_lock = threading.Lock()
+        self._pending_seeds: list[tuple[str, Future[None]]] = []  # added while running, not yet committed
+        self._accepting_seeds = False
         run = store.get_run(run_id)
         self._seed, self._next_batch, self._evaluations = run.rng_seed, run.batches, run.evaluations
         self._builder = BatchBuilder(run_id, self.archive, archive_config.fitness_offset, store)
@@ -104,6 +107,16 @@ class MapElites:
         """Stops after the batches in flight are committed; PAUSED runs are meant to be resumed."""
         self._stop_as = status
         self._stop.set()
+
+    def add_seed(self, source: str) -> Future[None]:
+        """Queues a seed program into a running loop: it is evaluated, inserted and committed as a batch of
+        its own before the next batch starts. The future completes when that batch is committed."""
+        done: Future[None] = Future()
+        with self._seeds_lock:
+            if not self._accepting_seeds:
+                raise StateError("the run is not running: seeds can be added to a running run only")
+            self._pending_seeds.append((source, done))
+        return done
 
     def run(self) -> RunStatus:
         self.stats.started = time.perf_counter()
@@ -116,10 +129,14 @@ class MapElites:
                 self._next_batch = 1
             if len(self.archive) == 0:
                 raise StateError("no seed produced a walker that could enter the archive; nothing to mutate")
+            with self._seeds_lock:
+                self._accepting_seeds = True
             self._evolve()
         except BaseException:
             self.store.set_status(self.run_id, RunStatus.FAILED)
             raise
+        finally:
+            self._refuse_pending_seeds()
         status = self._stop_as or RunStatus.FINISHED
         self.store.set_status(self.run_id, status)
         return status
@@ -128,11 +145,31 @@ class MapElites:
         in_flight: deque[_InFlight] = deque()
         with ThreadPoolExecutor(self.config.pipeline_depth, thread_name_prefix="elm-batch") as pool:
             while True:
+                if self._pending_seeds:
+                    while in_flight:  # batches commit in order: the seed batch takes the next number
+                        self._finish(in_flight.popleft())
+                    self._commit_added_seeds()
                 while len(in_flight) < self.config.pipeline_depth and (size := self._next_size(in_flight)):
                     in_flight.append(self._start(pool, size))
                 if not in_flight:
                     return
                 self._finish(in_flight.popleft())
+
+    def _commit_added_seeds(self) -> None:
+        with self._seeds_lock:
+            pending, self._pending_seeds = self._pending_seeds, []
+        sources = [source for source, _ in pending]
+        batch, self._next_batch = self._next_batch, self._next_batch + 1
+        self._commit(self._builder.seed_batch(sources, self.evaluator.evaluate(sources), batch))
+        for _, done in pending:
+            done.set_result(None)
+
+    def _refuse_pending_seeds(self) -> None:
+        with self._seeds_lock:
+            self._accepting_seeds = False
+            pending, self._pending_seeds = self._pending_seeds, []
+        for _, done in pending:
+            done.set_exception(StateError("the run stopped before this seed was evaluated"))
 
     def _next_size(self, in_flight: deque[_InFlight]) -> int:
         if self._stop.is_set() or self._out_of_time():

@@ -15,7 +15,9 @@ from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
 from services.cli._common import console, fail
 from services.cli._inputs import LoadedWalker, load_walkers, seed_walkers
 from services.cli.models import bench_bugfix_command, model_app, mutate_command
+from services.cli.remote import archive_command, runs_command, submit_command, watch_command
 from services.cli.runs import report_command, run_command
+from services.cli.serve import serve_app
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=True)
@@ -25,6 +27,11 @@ app.command("mutate")(mutate_command)
 bench_app.command("bugfix")(bench_bugfix_command)
 app.command("run")(run_command)
 app.command("report")(report_command)
+app.add_typer(serve_app, name="serve")
+app.command("submit")(submit_command)
+app.command("watch")(watch_command)
+app.command("runs")(runs_command)
+app.command("archive")(archive_command)
 
 SpecArg = Annotated[str, typer.Argument(help="A walker program (.py), a walker (.json), or a seed name.")]
 TerrainOpt = Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")]

@@ -56,7 +56,7 @@ def run_command(
             flags = dict(seed=seed, operator=operator, model=model, style=style, backend=backend,
                          budget=budget, minutes=minutes,
                          batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
-            settings = _settings(config, **flags)
+            settings = run_settings(config, **flags)
             settings = _with_model(settings, fallback_gp)
             run_dir = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
             create_run(run_dir, settings)
@@ -81,7 +81,7 @@ def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory
     console.print(f"wrote {path}")
 
 
-def _settings(config: Path | None, **flags: Any) -> RunConfig:
+def run_settings(config: Path | None, **flags: Any) -> RunConfig:
     values: dict[str, Any] = {}
     if config is not None:
         try:

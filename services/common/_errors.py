@@ -92,9 +92,10 @@ def raise_for(error: grpc.RpcError, target: str) -> NoReturn:
     """Re-raises a failed call as the project's exception for its code (RemoteError for the rest)."""
     code: grpc.StatusCode = error.code()
     message = f"{target}: {error.details()}"
-    kind = _EXCEPTIONS.get(code)
+    reason = error_reason(error)
+    kind = NotFoundError if reason == "NOT_FOUND" else _EXCEPTIONS.get(code)
     if kind is not None:
         raise kind(message) from error
     if code is grpc.StatusCode.UNAVAILABLE:
         raise BackendUnavailableError(message) from error
-    raise RemoteError(message, code, error_reason(error)) from error
+    raise RemoteError(message, code, reason) from error

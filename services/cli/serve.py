@@ -1,0 +1,67 @@
+"""`elm serve coordinator|evaluator|model|trainer`: start one service in the foreground until SIGTERM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from elm_core.errors import ElmError
+from services.cli._common import fail
+from services.common import RunningServer, configure_logging
+
+serve_app = typer.Typer(
+    help="Start one of the gRPC services (logs are JSON on stderr).", no_args_is_help=True
+)
+
+HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
+MetricsOpt = Annotated[
+    int | None,
+    typer.Option(help="Port of the Prometheus /metrics endpoint; default the gRPC port + 1000; 0 = none."),
+]
+LogOpt = Annotated[str, typer.Option(help="debug, info, warning or error.")]
+
+
+def _run(service: str, start: Callable[[int | None], RunningServer], port: int, metrics_port: int | None,
+         log_level: str) -> None:  # fmt: skip
+    """Starts the server, blocks until SIGTERM/SIGINT, then drains and exits."""
+    configure_logging(service, log_level)
+    metrics = port + 1000 if metrics_port is None and port else metrics_port or None
+    try:
+        server = start(metrics)
+    except (ElmError, OSError) as e:
+        raise fail(str(e)) from e
+    server.wait_for_signal()
+
+
+@serve_app.command("coordinator")
+def coordinator(
+    port: Annotated[int, typer.Option(help="gRPC port.")] = 50051,
+    host: HostOpt = "[::]",
+    data: Annotated[Path, typer.Option(envvar="ELM_DATA", help="Store and seeds directory.")] = Path(
+        "elm-data"
+    ),
+    evaluators: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--evaluator",
+            envvar="ELM_EVALUATORS",
+            help="Evaluator address (a DNS name may give several replicas); repeatable. None: a local "
+            "sandbox pool.",
+        ),  # fmt: skip
+    ] = None,
+    model_server: Annotated[
+        str | None, typer.Option(envvar="ELM_MODEL_SERVER", help="The model server's address, for llm runs.")
+    ] = None,
+    metrics_port: MetricsOpt = None,
+    log_level: LogOpt = "info",
+) -> None:
+    """The coordinator: MAP-Elites runs, persisted in DATA/coordinator.sqlite, resumed after a restart."""
+    from services.coordinator import CoordinatorServerConfig, serve
+
+    targets = tuple(t for value in evaluators or () for t in value.split(",") if t)
+    config = CoordinatorServerConfig(data_dir=data, evaluators=targets, model_server=model_server)
+    _run("coordinator", lambda metrics: serve(config, port=port, host=host, metrics_port=metrics), port,
+         metrics_port, log_level)  # fmt: skip

@@ -1,0 +1,77 @@
+"""The coordinator server: the run manager over a store in a data directory, behind CoordinatorService."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from elm_core.errors import ConfigError
+from elm_core.evaluation import Evaluator as LocalEvaluator
+from elm_core.mutation import Mutator, build_mutator
+from elm_core.qd import Evaluator
+from elm_core.run import RunConfig
+from elm_core.store import SQLiteStore
+from protos.elm.v1 import coordinator_pb2_grpc
+from services.client import EvaluatorFleet, RemoteMutator
+from services.common import RunningServer, Service, start_server
+from services.coordinator.runs import RunManager
+from services.coordinator.servicer import CoordinatorServicer
+
+log = structlog.get_logger()
+
+SERVICE_NAME = "elm.v1.CoordinatorService"
+STORE_FILE = "coordinator.sqlite"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoordinatorServerConfig:
+    data_dir: Path  # the store (coordinator.sqlite) and the runs' seed programs
+    evaluators: tuple[str, ...] = ()  # evaluator addresses (a DNS name may give several); () = a local pool
+    model_server: str | None = None  # the model server's address, for llm runs
+    local_workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # the local pool's size
+    per_replica_in_flight: int = 2  # Evaluate calls one evaluator replica gets at once
+
+
+def build_service(config: CoordinatorServerConfig) -> Service:
+    """Opens the store, connects the evaluators and resumes the runs a previous coordinator left running."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore(config.data_dir / STORE_FILE)
+    evaluator = _evaluator(config)
+    runs = RunManager(store, config.data_dir / "seeds", evaluator, lambda run: _mutator(config, run))
+    runs.resume_interrupted()
+
+    def close() -> None:
+        evaluator.close()
+        store.close()
+
+    return Service(
+        name=SERVICE_NAME,
+        servicer=CoordinatorServicer(runs),
+        register=coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
+        drain=runs.drain,
+        close=close,
+    )
+
+
+def serve(
+    config: CoordinatorServerConfig, *, port: int, metrics_port: int | None = None, host: str = "[::]"
+) -> RunningServer:
+    return start_server([build_service(config)], port=port, host=host, metrics_port=metrics_port)
+
+
+def _evaluator(config: CoordinatorServerConfig) -> Evaluator:
+    if config.evaluators:
+        return EvaluatorFleet(list(config.evaluators), per_replica_in_flight=config.per_replica_in_flight)
+    log.info("no evaluators given: evaluating in a local sandbox pool", workers=config.local_workers)
+    return LocalEvaluator(workers=config.local_workers)
+
+
+def _mutator(config: CoordinatorServerConfig, run: RunConfig) -> Mutator:
+    if run.operator != "llm":
+        return build_mutator(run.operator)
+    if config.model_server is None:
+        raise ConfigError("llm runs need a model server: start the coordinator with --model-server ADDRESS")
+    return RemoteMutator(config.model_server, style=run.style, sampling=run.sampling)
