@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from services.common._errors import RETRYABLE_CODES, raise_for
 from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID
@@ -53,7 +53,7 @@ class Caller:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self.attempts if retry else 1),
-            wait=wait_exponential_jitter(initial=0.05, max=self.max_wait_s),
+            wait=wait_random_exponential(multiplier=0.05, max=self.max_wait_s),
             reraise=True,
         )
         try:

@@ -288,4 +288,7 @@ _SEED_LIMITS = SandboxConfig()
 
 
 def _checked(program: str | bytes) -> str:
-    return check_source(program, _SEED_LIMITS)
+    text = check_source(program, _SEED_LIMITS)
+    if "\x00" in text:
+        raise InvalidRequestError("the program contains NUL bytes")
+    return text

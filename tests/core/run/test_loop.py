@@ -147,3 +147,24 @@ def test_an_operator_that_never_produces_a_program_fails_the_run_clearly(tmp_pat
         (record,) = store.list_runs()
         assert record.status is RunStatus.FAILED and record.evaluations == 2
         assert len(store.mutations(record.run_id)) == 25 * GP.loop.batch_size
+
+
+def test_a_seed_added_to_a_running_loop_is_committed_as_its_own_batch(tmp_path: Path) -> None:
+    from elm_core.sodarace import seed_source
+
+    create_run(tmp_path / "r", dataclasses.replace(GP, seeds=("square",)))
+    loops, added = [], []
+
+    def add_after_first(metrics: MetricsRecord) -> None:
+        if metrics.batch == 1:
+            added.append(loops[0].add_seed(seed_source("radial")))
+
+    outcome = execute_run(tmp_path / "r", on_start=loops.append, on_batch=add_after_first)
+    assert outcome.status is RunStatus.FINISHED
+    added[0].result(timeout=0)  # committed before the run ended
+    rows = history(tmp_path / "r")
+    seeds = [r for r in rows if r[1] is None]
+    assert [s[2] for s in seeds] == [seed_source("square"), seed_source("radial")]
+    assert [r[0] for r in rows] == list(range(32))
+    with pytest.raises(StateError, match="not running"):
+        loops[0].add_seed(seed_source("radial"))
