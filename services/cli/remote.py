@@ -150,6 +150,7 @@ def _watch(client: CoordinatorClient, run_id: str) -> str:
         for event in client.watch_run(run_id):
             live.update(_progress(event.run))
     run = client.get_run(run_id)
+    console.print()
     console.print(f"run {run_id}: {run.status}" + (f" ({run.message})" if run.message else ""))
     return run.status
 

@@ -61,7 +61,69 @@ def coordinator(
     """The coordinator: MAP-Elites runs, persisted in DATA/coordinator.sqlite, resumed after a restart."""
     from services.coordinator import CoordinatorServerConfig, serve
 
-    targets = tuple(t for value in evaluators or () for t in value.split(",") if t)
-    config = CoordinatorServerConfig(data_dir=data, evaluators=targets, model_server=model_server)
-    _run("coordinator", lambda metrics: serve(config, port=port, host=host, metrics_port=metrics), port,
-         metrics_port, log_level)  # fmt: skip
+    def start(metrics: int | None) -> RunningServer:
+        targets = tuple(t for value in evaluators or () for t in value.split(",") if t)
+        config = CoordinatorServerConfig(data_dir=data, evaluators=targets, model_server=model_server)
+        return serve(config, port=port, host=host, metrics_port=metrics)
+
+    _run("coordinator", start, port, metrics_port, log_level)
+
+
+@serve_app.command("evaluator")
+def evaluator(
+    port: Annotated[int, typer.Option(help="gRPC port.")] = 50052,
+    host: HostOpt = "[::]",
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, envvar="ELM_WORKERS", help="Programs evaluated at once; default: cores."),
+    ] = None,
+    terrain: Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")] = "flat",
+    sim_seconds: Annotated[float | None, typer.Option(help="Simulated seconds per walker.")] = None,
+    max_in_flight: Annotated[
+        int, typer.Option(help="Programs admitted across calls; more is RESOURCE_EXHAUSTED. 0 = 4 x workers.")
+    ] = 0,
+    metrics_port: MetricsOpt = None,
+    log_level: LogOpt = "info",
+) -> None:
+    """One evaluator replica: the sandbox pool and simulator behind EvaluatorService."""
+    from services.evaluator import EvaluatorServerConfig, serve
+
+    def start(metrics: int | None) -> RunningServer:
+        settings: dict[str, object] = {"terrain": terrain, "max_in_flight": max_in_flight}
+        if workers is not None:
+            settings["workers"] = workers
+        if sim_seconds is not None:
+            settings["sim_seconds"] = sim_seconds
+        config = EvaluatorServerConfig(**settings)  # type: ignore[arg-type]
+        return serve(config, port=port, host=host, metrics_port=metrics)
+
+    _run("evaluator", start, port, metrics_port, log_level)
+
+
+@serve_app.command("model")
+def model(
+    port: Annotated[int, typer.Option(help="gRPC port.")] = 50053,
+    host: HostOpt = "[::]",
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="A model name (tiny included) or checkpoint directory; default $ELM_MODEL."
+        ),
+    ] = None,
+    backend: Annotated[str, typer.Option(help="auto, hf or llamacpp.")] = "auto",
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Prompts per model call.")] = 8,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0, help="How long a call waits for others to join.")
+    ] = 5.0,
+    metrics_port: MetricsOpt = None,
+    log_level: LogOpt = "info",
+) -> None:
+    """The model server: one model in memory, concurrent Mutate calls batched together."""
+    from services.model_server import ModelServerConfig, serve
+
+    def start(metrics: int | None) -> RunningServer:
+        config = ModelServerConfig(model=model_name, backend=backend, max_batch_size=max_batch_size,
+                                   max_wait_ms=max_wait_ms)  # fmt: skip
+        return serve(config, port=port, host=host, metrics_port=metrics)
+
+    _run("model", start, port, metrics_port, log_level)
