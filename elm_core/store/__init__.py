@@ -1,4 +1,5 @@
-"""Durable storage for ELM runs: SQLite (WAL) files holding runs, individuals, mutations, elites, metrics.
+"""Durable storage for ELM runs: SQLite (WAL) files holding runs, individuals, mutations, elites, metrics,
+and the trainer's jobs.
 
 `SQLiteStore.commit_batch` writes everything one batch produced in one transaction, and refuses a batch
 number that is not the run's next, so a run killed at any moment resumes from its last committed batch
@@ -10,6 +11,8 @@ from elm_core.store._records import (
     BatchRecord,
     EliteRecord,
     IndividualRecord,
+    JobRecord,
+    JobStatus,
     MetricsRecord,
     MutationRecord,
     RunRecord,
@@ -23,6 +26,8 @@ __all__ = [
     "BatchRecord",
     "EliteRecord",
     "IndividualRecord",
+    "JobRecord",
+    "JobStatus",
     "MetricsRecord",
     "MutationRecord",
     "RunExport",

@@ -119,6 +119,38 @@ class MetricsRecord:
         _require_not_nan("max_fitness", self.max_fitness)
 
 
+class JobStatus(enum.StrEnum):
+    """Where a training job is in its life; SUCCEEDED, FAILED and CANCELLED are final."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRecord:
+    """One trainer job: what it learns from (`run_id`), its kind and settings, and how far it got."""
+
+    job_id: str
+    run_id: str
+    kind: str  # "dataset", "finetune", ...
+    status: JobStatus
+    model: str  # the base model
+    config_json: str  # the job's settings as a JSON object
+    message: str  # what it is doing, or why it failed
+    progress: float  # 0..1
+    metrics_json: str  # a JSON object of floats
+    checkpoint: str  # the directory the job wrote, or ""
+    created_at: float  # unix seconds
+    updated_at: float
+
+
 @dataclass(frozen=True, kw_only=True)
 class BatchRecord:
     """Everything one batch commits, in one transaction: the store takes all of it or none of it."""

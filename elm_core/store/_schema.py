@@ -118,7 +118,30 @@ _V1 = (
     "CREATE INDEX elites_individual ON elites (run_id, individual_id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2_TRAINING_JOBS = """
+CREATE TABLE training_jobs (
+    job_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    message TEXT NOT NULL,
+    progress REAL NOT NULL,
+    metrics_json TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
+_V2 = (
+    _V2_TRAINING_JOBS,
+    "CREATE INDEX training_jobs_run ON training_jobs (run_id)",
+    "CREATE INDEX training_jobs_status ON training_jobs (status)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 LATEST_VERSION = len(MIGRATIONS)
 
 

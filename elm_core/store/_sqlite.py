@@ -1,4 +1,4 @@
-"""`SQLiteStore`: runs, individuals, mutations, elites and metrics in one SQLite file (stdlib sqlite3).
+"""`SQLiteStore`: runs, individuals, mutations, elites, metrics and training jobs in one SQLite file.
 
 Durability: WAL journal with `synchronous=NORMAL` by default. A commit is in the WAL file before
 `commit_batch` returns, so it survives the process being killed at any moment; a power loss may lose the
@@ -25,10 +25,13 @@ from types import TracebackType
 from typing import Any
 
 from elm_core.errors import InvalidRequestError, NotFoundError, StateError
+from elm_core.store import _jobs
 from elm_core.store._records import (
     BatchRecord,
     EliteRecord,
     IndividualRecord,
+    JobRecord,
+    JobStatus,
     MetricsRecord,
     MutationRecord,
     RunRecord,
@@ -265,6 +268,62 @@ class SQLiteStore:
     def next_individual_id(self, run_id: str) -> int:
         next_id: int = self._read_run(run_id, _SELECT_NEXT_INDIVIDUAL_ID, (run_id,))[0][0]
         return next_id
+
+    # -- training jobs -----------------------------------------------------------------------------------
+
+    def create_job(self, *, job_id: str, run_id: str, kind: str, model: str, config_json: str) -> JobRecord:
+        """A new QUEUED job learning from `run_id` (which must exist)."""
+        params = {
+            "job_id": job_id,
+            "run_id": run_id,
+            "kind": kind,
+            "status": JobStatus.QUEUED.value,
+            "model": model,
+            "config_json": config_json,
+            "now": self._clock(),
+        }
+        with self._write(f"creating job {job_id!r}") as conn:
+            if conn.execute(_SELECT_RUN_EXISTS, (run_id,)).fetchone() is None:
+                raise NotFoundError(f"run {run_id!r} not found in {self.path}")
+            if conn.execute(_jobs.SELECT_JOB_EXISTS, (job_id,)).fetchone() is not None:
+                raise StateError(f"job {job_id!r} already exists in {self.path}")
+            conn.execute(_jobs.INSERT_JOB, params)
+            return _jobs.job(conn.execute(_jobs.SELECT_JOB, (job_id,)).fetchone())
+
+    def get_job(self, job_id: str) -> JobRecord:
+        rows = self._read(_jobs.SELECT_JOB, (job_id,))
+        if not rows:
+            raise NotFoundError(f"job {job_id!r} not found in {self.path}")
+        return _jobs.job(rows[0])
+
+    def list_jobs(self, run_id: str | None = None, *, status: JobStatus | None = None) -> list[JobRecord]:
+        """Jobs oldest first, optionally of one run and/or in one status."""
+        params = {"run_id": run_id, "status": None if status is None else JobStatus(status).value}
+        return [_jobs.job(row) for row in self._read(_jobs.SELECT_JOBS, params)]
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        message: str | None = None,
+        progress: float | None = None,
+        metrics_json: str | None = None,
+        checkpoint: str | None = None,
+    ) -> JobRecord:
+        """Sets the given fields (and `updated_at`); returns the job as it now is."""
+        changes = _jobs.job_changes(
+            status=status,
+            message=message,
+            progress=progress,
+            metrics_json=metrics_json,
+            checkpoint=checkpoint,
+        )
+        params = {**changes, "updated_at": self._clock(), "job_id": job_id}
+        with self._write(f"updating job {job_id!r}") as conn:
+            if conn.execute(_jobs.update_statement(changes), params).rowcount == 0:
+                raise NotFoundError(f"job {job_id!r} not found in {self.path}")
+            return _jobs.job(conn.execute(_jobs.SELECT_JOB, (job_id,)).fetchone())
 
     # -- plumbing ----------------------------------------------------------------------------------------
 

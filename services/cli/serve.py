@@ -127,3 +127,26 @@ def model(
         return serve(config, port=port, host=host, metrics_port=metrics)
 
     _run("model", start, port, metrics_port, log_level)
+
+
+@serve_app.command("trainer")
+def trainer(
+    port: Annotated[int, typer.Option(help="gRPC port.")] = 50054,
+    host: HostOpt = "[::]",
+    store: Annotated[
+        Path, typer.Option(envvar="ELM_STORE", help="The coordinator's store (its DATA/coordinator.sqlite).")
+    ] = Path("elm-data/coordinator.sqlite"),
+    checkpoints: Annotated[
+        Path, typer.Option(envvar="ELM_CHECKPOINTS", help="Where jobs write datasets and checkpoints.")
+    ] = Path("elm-checkpoints"),
+    metrics_port: MetricsOpt = None,
+    log_level: LogOpt = "info",
+) -> None:
+    """The trainer: jobs that learn from a run's mutation log, one at a time, state kept in the store."""
+    from services.trainer import TrainerServerConfig, serve
+
+    def start(metrics: int | None) -> RunningServer:
+        config = TrainerServerConfig(store_path=store, checkpoints_dir=checkpoints)
+        return serve(config, port=port, host=host, metrics_port=metrics)
+
+    _run("trainer", start, port, metrics_port, log_level)

@@ -1,2 +1,9 @@
 """The Python client library: typed calls to the coordinator, the evaluator fleet, the model server and the
 trainer, with deadlines, retries of retryable codes only, and the project's exceptions on failure."""
+
+from services.client._coordinator import CoordinatorClient
+from services.client._evaluators import EvaluatorFleet
+from services.client._mutation import RemoteMutator
+from services.client._trainer import TrainerClient
+
+__all__ = ["CoordinatorClient", "EvaluatorFleet", "RemoteMutator", "TrainerClient"]

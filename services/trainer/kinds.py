@@ -1,0 +1,85 @@
+"""Job kinds: what a trainer job does, by name. Adding a kind is one entry in `KINDS`.
+
+A kind parses the job's settings (a JSON object) into its config, refusing bad ones with a ConfigError
+before the job is queued, and runs the job: it writes into `context.directory`, reports progress through
+`context.report` (which raises `JobInterrupted` once the trainer is closing) and returns its metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from elm_core.errors import ConfigError, ElmError
+from elm_core.store import JobRecord, SQLiteStore
+from elm_core.training import DatasetConfig, build_dataset, write_dataset
+
+Config = TypeVar("Config")
+
+
+class JobInterrupted(ElmError):
+    """The trainer is closing: the job stops here and goes back to the queue."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job: JobRecord
+    store: SQLiteStore
+    directory: Path  # where the job writes: <checkpoints>/<job_id>
+    report: Callable[[float, str], None]  # (progress 0..1, message)
+
+
+@dataclass(frozen=True)
+class JobKind(Generic[Config]):
+    parse: Callable[[Mapping[str, Any]], Config]  # raises ConfigError
+    run: Callable[[JobContext, Config], dict[str, float]]  # returns the job's metrics
+
+    def settings(self, config_json: str) -> Config:
+        """The job's config from its settings JSON (empty means defaults)."""
+        try:
+            values = json.loads(config_json or "{}")
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config_json is not JSON: {e}") from e
+        if not isinstance(values, dict):
+            raise ConfigError(f"config_json must be a JSON object, got {type(values).__name__}")
+        return self.parse(values)
+
+
+def config_parser(kind: Callable[..., Config]) -> Callable[[Mapping[str, Any]], Config]:
+    """Parses settings into the config dataclass `kind`; an unknown setting names the known ones."""
+    known = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+
+    def parse(values: Mapping[str, Any]) -> Config:
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown settings {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        try:
+            return kind(**values)
+        except TypeError as e:
+            raise ConfigError(f"bad settings: {e}") from e
+
+    return parse
+
+
+def _dataset(context: JobContext, config: DatasetConfig) -> dict[str, float]:
+    """Builds the run's fine-tuning dataset and writes it into the job's directory."""
+    context.report(0.0, "reading the mutation log")
+    dataset = build_dataset(
+        context.store,
+        context.job.run_id,
+        include_ran=config.include_ran,
+        validation_fraction=config.validation_fraction,
+        style=config.style,
+    )
+    context.report(0.5, f"writing {len(dataset.train)} + {len(dataset.validation)} examples")
+    write_dataset(dataset, context.directory)
+    return {name: float(count) for name, count in dataclasses.asdict(dataset.counts).items()}
+
+
+KINDS: dict[str, JobKind[Any]] = {
+    "dataset": JobKind(config_parser(DatasetConfig), _dataset),
+}
