@@ -53,12 +53,21 @@ class LLMMutator:
         stops = tuple(dict.fromkeys(self.config.sampling.stop + stop_sequences(self.config.style)))
         self._sampling = dataclasses.replace(self.config.sampling, stop=stops)
 
-    def mutate(self, parents: Sequence[str], rng: np.random.Generator) -> list[Child]:
+    def mutate(
+        self, parents: Sequence[str], rng: np.random.Generator, *, messages: Sequence[str] | None = None
+    ) -> list[Child]:
+        """One child per parent. `messages`, when given, holds one commit message per parent; an empty one
+        (and every one when `messages` is None) is drawn from the config's table."""
         if not parents:
             return []
+        if messages is not None and len(messages) != len(parents):
+            raise ConfigError(
+                f"messages must hold one message per parent ({len(parents)}), got {len(messages)}"
+            )
         texts = [text for text, _ in self.config.messages]
         weights = [weight for _, weight in self.config.messages]
-        messages = [texts[i] for i in rng.choice(len(texts), size=len(parents), p=weights)]
+        drawn = [texts[i] for i in rng.choice(len(texts), size=len(parents), p=weights)]
+        messages = drawn if messages is None else [m or d for m, d in zip(messages, drawn, strict=True)]
         style, task = self.config.style, self.config.task
         prompts = [build_prompt(style, p, m, task) for p, m in zip(parents, messages, strict=True)]
         generations = self.generator.generate(prompts, self._sampling, seed=int(rng.integers(2**31)))
