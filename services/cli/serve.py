@@ -115,6 +115,9 @@ def model(
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a call waits for others to join.")
     ] = 5.0,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch threads (hf backend on CPU); 1 when sharing cores.")
+    ] = None,
     metrics_port: MetricsOpt = None,
     log_level: LogOpt = "info",
 ) -> None:
@@ -123,7 +126,7 @@ def model(
 
     def start(metrics: int | None) -> RunningServer:
         config = ModelServerConfig(model=model_name, backend=backend, max_batch_size=max_batch_size,
-                                   max_wait_ms=max_wait_ms)  # fmt: skip
+                                   max_wait_ms=max_wait_ms, threads=threads)  # fmt: skip
         return serve(config, port=port, host=host, metrics_port=metrics)
 
     _run("model", start, port, metrics_port, log_level)
