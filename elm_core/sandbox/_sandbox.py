@@ -53,6 +53,8 @@ def check_source(source: str | bytes, config: SandboxConfig) -> str:
         raise InvalidRequestError(
             f"the program is {size} bytes, over the limit of {config.source_limit_bytes}"
         )
+    if "\x00" in source:  # Python cannot compile it, and it is a classic smuggling byte on the wire
+        raise InvalidRequestError("the program contains NUL bytes")
     return source
 
 

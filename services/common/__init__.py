@@ -13,8 +13,8 @@ from services.common._errors import (
     status_for,
 )
 from services.common._logging import configure_logging
-from services.common._metrics import serve_metrics
 from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID, RunningServer, Service, start_server
+from services.common.metrics import serve_metrics
 
 __all__ = [
     "DOMAIN",

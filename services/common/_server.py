@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common._errors import abort_for, status_for
-from services.common._metrics import IN_FLIGHT, LATENCY, REQUESTS, serve_metrics
+from services.common.metrics import IN_FLIGHT, LATENCY, REQUESTS, serve_metrics
 
 log = structlog.get_logger()
 

@@ -25,6 +25,7 @@ from elm_core.qd import Evaluator, MapElites
 from elm_core.run import RunConfig, seed_programs
 from elm_core.sandbox import SandboxConfig, check_source
 from elm_core.store import MetricsRecord, RunRecord, RunStatus, SQLiteStore
+from services.common.metrics import RUN_COVERAGE, RUN_EVALUATIONS
 
 log = structlog.get_logger()
 
@@ -211,7 +212,10 @@ class RunManager:
             status = loop.run()
             log.info("run ended", run=run_id, status=str(status), evaluations=loop.stats.evaluations)
         except Exception as e:  # the loop marked the run FAILED; keep why, for GetRun and watchers
-            log.warning("run failed", run=run_id, error=str(e), kind=type(e).__name__)
+            if isinstance(e, ElmError):
+                log.warning("run failed", run=run_id, error=str(e), kind=type(e).__name__)
+            else:
+                log.exception("run failed", run=run_id)
             with self._lock:
                 self._messages[run_id] = f"{type(e).__name__}: {e}"
         finally:
@@ -220,6 +224,8 @@ class RunManager:
             self._notify(run_id)
 
     def _on_batch(self, run_id: str, metrics: MetricsRecord) -> None:
+        RUN_EVALUATIONS.labels(run_id).set(metrics.evaluations)
+        RUN_COVERAGE.labels(run_id).set(metrics.coverage)
         with self._lock:
             self._progress[run_id] = metrics
         self._notify(run_id)
@@ -288,7 +294,4 @@ _SEED_LIMITS = SandboxConfig()
 
 
 def _checked(program: str | bytes) -> str:
-    text = check_source(program, _SEED_LIMITS)
-    if "\x00" in text:
-        raise InvalidRequestError("the program contains NUL bytes")
-    return text
+    return check_source(program, _SEED_LIMITS)

@@ -14,7 +14,7 @@ import structlog
 from elm_core.errors import BackendUnavailableError, InvalidRequestError
 from elm_core.models import CodeGenerator, Generation, Prompt, SamplingConfig, choose_backend, default_style
 from elm_core.mutation import LLMMutator, MutationConfig, PromptStyle
-from services.common._metrics import GENERATED_TOKENS, MODEL_BATCH, TOKENS_PER_SECOND
+from services.common.metrics import GENERATED_TOKENS, MODEL_BATCH, TOKENS_PER_SECOND
 from services.model_server.batcher import BatchKey, Served, Work
 
 log = structlog.get_logger()

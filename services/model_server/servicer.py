@@ -16,7 +16,7 @@ from elm_core.mutation import PromptStyle
 from elm_core.sandbox import SandboxConfig, check_source
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
 from services.common import abort
-from services.common._metrics import MUTATIONS
+from services.common.metrics import MUTATIONS
 from services.model_server.batcher import Batcher, BatchKey, Served, Work
 from services.model_server.config import (
     MAX_CHILDREN_PER_PARENT,
@@ -118,8 +118,6 @@ def _source(source: bytes, index: int) -> str:
         text = check_source(source, _SOURCE_LIMITS)
     except InvalidRequestError as e:
         raise InvalidRequestError(f"parent {index}: {e}") from e
-    if "\0" in text:
-        raise InvalidRequestError(f"parent {index}: the program holds a NUL byte")
     return text
 
 

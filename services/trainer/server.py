@@ -34,6 +34,7 @@ class TrainerServerConfig:
 def build_service(config: TrainerServerConfig) -> Service:
     """Opens the store, re-queues the jobs a killed trainer left running, and starts the worker."""
     config.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    config.store_path.parent.mkdir(parents=True, exist_ok=True)  # may start before the coordinator
     store = SQLiteStore(config.store_path)
     runner = JobRunner(
         store, config.checkpoints_dir, poll_s=config.poll_s, finish_grace_s=config.finish_grace_s

@@ -25,8 +25,8 @@ from services.client import CoordinatorClient, TrainerClient
 
 from .services_harness import ELM, ServiceProcess
 
-GP_BUDGET = 120
-LLM_BUDGET = 24
+GP_BUDGET = 600
+LLM_SECONDS = 10
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def stack(tmp_path: Path, model_cache: Path) -> Iterator[dict[str, ServiceProces
     services = {
         "evaluator-a": ServiceProcess("evaluator", ["--workers", "1"], logs),
         "evaluator-b": ServiceProcess("evaluator", ["--workers", "1"], logs),
-        "model": ServiceProcess("model", ["--model", "tiny"], logs, env=env),
+        "model": ServiceProcess("model", ["--model", "tiny", "--threads", "1"], logs, env=env),
     }
     services["trainer"] = ServiceProcess(
         "trainer",
@@ -70,6 +70,12 @@ def wait_for(client: CoordinatorClient, run_id: str, evaluations: int) -> None:
             return
 
 
+def assert_mid_run(tmp_path: Path, run_id: str) -> None:
+    with SQLiteStore(tmp_path / "data" / "coordinator.sqlite") as store:
+        run = store.get_run(run_id)
+    assert run.status == "RUNNING" and run.evaluations < GP_BUDGET, "the run ended before the restart"
+
+
 def elm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ELM, *args], capture_output=True, text=True, timeout=300)
 
@@ -96,28 +102,36 @@ def test_four_services_run_evolution_through_replica_and_coordinator_failures(
     assert added.returncode == 0 and "added 1 seed" in added.stdout, added.stderr
 
     with CoordinatorClient(coordinator.address) as client:
-        loop = {"batch_size": 4, "max_evaluations": LLM_BUDGET, "max_barren_batches": 1000}
+        # the tiny model writes noise: its run is bounded in time, since it never makes a program to count
+        loop = {
+            "batch_size": 4,
+            "max_evaluations": None,
+            "max_seconds": LLM_SECONDS,
+            "max_barren_batches": 1000,
+        }
         config = {"operator": "llm", "loop": loop, "sampling": {"max_new_tokens": 24}}
         llm = client.create_run([seed_source("square")], name="llm", config=config)
 
         # one evaluator replica dies mid-run
-        wait_for(client, "walk", 20)
+        wait_for(client, "walk", 40)
         stack["evaluator-a"].process.kill()
-        wait_for(client, "walk", 50)
+        wait_for(client, "walk", 120)
 
         # the coordinator is stopped gracefully, then killed, and restarted each time
         assert coordinator.signal(signal.SIGTERM) == 0
+    assert_mid_run(tmp_path, "walk")
     restart(coordinator)
     with CoordinatorClient(coordinator.address) as client:
-        wait_for(client, "walk", 70)
+        wait_for(client, "walk", 240)
     coordinator.process.kill()
     coordinator.process.wait()
+    assert_mid_run(tmp_path, "walk")
     restart(coordinator)
 
     watched = elm("watch", "--coordinator", coordinator.address, "walk")
     assert watched.returncode == 0 and "FINISHED" in watched.stdout, watched.stdout + watched.stderr
     with CoordinatorClient(coordinator.address) as client:
-        wait_for(client, llm.run_id, LLM_BUDGET)
+        wait_for(client, llm.run_id, 1 << 30)
         runs = {r.run_id: r for r in client.list_runs()}
         assert runs["walk"].status == "FINISHED" and runs["walk"].evaluations == GP_BUDGET
         assert runs["llm"].status == "FINISHED", runs["llm"].message

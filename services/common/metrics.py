@@ -19,7 +19,8 @@ TOKENS_PER_SECOND = Gauge("elm_tokens_per_second", "generated tokens per second 
 MODEL_BATCH = Histogram(
     "elm_model_batch_parents", "parents per model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128)
 )
-RUN_EVALUATIONS = Counter("elm_run_evaluations_total", "individuals committed by the coordinator", ["run"])
+RUN_EVALUATIONS = Gauge("elm_run_evaluations", "individuals a run has committed", ["run"])
+RUN_COVERAGE = Gauge("elm_run_coverage", "fraction of the run's archive cells filled", ["run"])
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> int:

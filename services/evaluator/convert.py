@@ -1,0 +1,89 @@
+"""The evaluator's wire format: program bytes, EvalResult and capabilities to and from elm.v1 messages.
+
+Server and client share these functions, so a result survives the round trip unchanged (walker included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from elm_core.evaluation import EvalResult
+from elm_core.sandbox import Layer, Outcome, SandboxConfig
+from elm_core.sodarace import Descriptors, Muscle, MuscleKind, SimConfig, SimStatus, Walker
+from protos.elm.v1 import evaluator_pb2
+
+
+def result_to_proto(result: EvalResult) -> evaluator_pb2.EvaluationResult:
+    message = evaluator_pb2.EvaluationResult(
+        status=result.status,
+        execution=result.execution.value,
+        simulation=result.simulation.value if result.simulation is not None else "",
+        message=result.message,
+        walker_json=json.dumps(result.walker.to_dict()) if result.walker is not None else "",
+        timings_ms=result.timings,
+    )
+    if result.fitness is not None:
+        message.fitness = result.fitness
+    if result.descriptors is not None:
+        message.descriptors.CopyFrom(evaluator_pb2.Descriptors(**result.descriptors.to_dict()))
+    return message
+
+
+def result_from_proto(message: evaluator_pb2.EvaluationResult) -> EvalResult:
+    box = message.descriptors if message.HasField("descriptors") else None
+    return EvalResult(
+        execution=Outcome(message.execution),
+        simulation=SimStatus(message.simulation) if message.simulation else None,
+        message=message.message,
+        fitness=message.fitness if message.HasField("fitness") else None,
+        descriptors=Descriptors(box.height, box.width, box.mass) if box is not None else None,
+        walker=_walker_from_json(message.walker_json) if message.walker_json else None,
+        timings=dict(message.timings_ms),
+    )
+
+
+def _walker_from_json(text: str) -> Walker:
+    """The walker exactly as the replica sent it. The replica validated it (against its own limits, on its
+    trusted side) before simulating it, so it is rebuilt here, not validated again: that costs ms."""
+    data = json.loads(text)
+    joints = tuple((float(x), float(y)) for x, y in data["joints"])
+    muscles = tuple(
+        Muscle(a, b, MuscleKind(kind["type"]), kind.get("amplitude", 0.0), kind.get("phase", 0.0))
+        for a, b, kind in data["muscles"]
+    )
+    return Walker(joints, muscles)
+
+
+def capabilities_to_proto(
+    *,
+    layers: dict[Layer, tuple[bool, str]],
+    sandbox: SandboxConfig,
+    sim: SimConfig,
+    terrain: str,
+    workers: int,
+    max_batch: int,
+) -> evaluator_pb2.Capabilities:
+    """What a replica offers: its sandbox layers and limits, its simulator, its parallelism."""
+    limits = evaluator_pb2.SandboxLimits(
+        **{
+            field.name: getattr(sandbox, field.name)
+            for field in evaluator_pb2.SandboxLimits.DESCRIPTOR.fields
+        }
+    )
+    simulator = evaluator_pb2.SimulatorSettings(
+        terrain=terrain,
+        seconds=sim.seconds,
+        steps_per_second=sim.steps_per_second,
+        config_json=json.dumps(dataclasses.asdict(sim), sort_keys=True),
+    )
+    return evaluator_pb2.Capabilities(
+        layers=[
+            evaluator_pb2.SandboxLayer(name=layer.value, active=active, detail=detail)
+            for layer, (active, detail) in layers.items()
+        ],
+        limits=limits,
+        simulator=simulator,
+        workers=workers,
+        max_batch=max_batch,
+    )

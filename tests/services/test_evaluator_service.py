@@ -1,0 +1,147 @@
+"""The evaluator service over real gRPC on loopback: results in order, typed refusals with the reason and the
+offending program, admission control, capabilities, health and reflection."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from prometheus_client import REGISTRY
+
+from elm_core.sandbox import Layer, SandboxConfig
+from elm_core.sodarace import SEED_NAMES, SimConfig, seed_source, simulate
+from protos.elm.v1 import evaluator_pb2 as pb
+from protos.elm.v1 import evaluator_pb2_grpc
+from services.common import RunningServer
+from services.evaluator import EvaluatorServerConfig, serve
+from services.evaluator.convert import result_from_proto
+
+SIM_SECONDS = 2.0
+SLOW = "import time\ndef make_walker():\n    time.sleep(0.5)\n"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    config = EvaluatorServerConfig(
+        workers=2, sim_seconds=SIM_SECONDS, max_in_flight=4, sandbox=SandboxConfig(source_limit_bytes=4096)
+    )
+    running = serve(config, port=0)
+    yield running
+    running.stop(grace_s=5)
+
+
+@pytest.fixture(scope="module")
+def stub(server: RunningServer) -> evaluator_pb2_grpc.EvaluatorServiceStub:
+    return evaluator_pb2_grpc.EvaluatorServiceStub(grpc.insecure_channel(server.address))
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    (detail,) = rpc_status.from_call(error).details
+    info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(info)
+    return info
+
+
+def evaluations(status: str) -> float:
+    return REGISTRY.get_sample_value("elm_evaluations_total", {"status": status}) or 0.0
+
+
+def test_seeds_walk_as_far_as_simulating_them_directly(stub, server, seed_walkers) -> None:
+    counted = evaluations("OK")
+    request = pb.EvaluateRequest(programs=[seed_source(name).encode() for name in SEED_NAMES])
+    response = stub.Evaluate(request, timeout=30)
+    assert response.replica.endswith(f":{server.port}")
+    for name, message in zip(SEED_NAMES, response.results, strict=True):
+        result = result_from_proto(message)
+        assert result.ok and message.status == "OK", (name, message.status, message.message)
+        direct = simulate(seed_walkers[name], SimConfig(seconds=SIM_SECONDS))
+        assert (result.fitness, result.descriptors) == (direct.fitness, direct.descriptors)
+        assert result.walker == seed_walkers[name]
+        assert message.timings_ms["simulate_ms"] > 0
+    assert evaluations("OK") == counted + len(SEED_NAMES)
+
+
+def test_a_failing_program_is_a_result_not_an_error(stub) -> None:
+    (message,) = stub.Evaluate(pb.EvaluateRequest(programs=[b"def make_walker(:\n"]), timeout=30).results
+    assert (message.status, message.execution, message.simulation) == ("SYNTAX_ERROR", "SYNTAX_ERROR", "")
+    assert not message.HasField("fitness") and not message.HasField("descriptors") and not message.walker_json
+
+
+@pytest.mark.parametrize(
+    "program",
+    [b"x = 1\x00\n", b"x = '\xff\xfe'\n", b"#" * 5000],
+    ids=["nul-bytes", "not-utf8", "oversized"],
+)
+def test_unusable_program_bytes_fail_the_call_naming_the_program(stub, program: bytes) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Evaluate(pb.EvaluateRequest(programs=[b"x = 1\n", program]), timeout=30)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(caught.value)
+    assert (info.reason, info.domain, info.metadata["program_index"]) == ("INVALID_PROGRAM", "elm.v1", "1")
+
+
+def test_a_batch_over_max_batch_is_refused(stub) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Evaluate(pb.EvaluateRequest(programs=[b"x = 1\n"] * 5), timeout=30)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(caught.value)
+    assert (info.reason, info.metadata["max_batch"]) == ("BATCH_TOO_LARGE", "4")
+
+
+def test_a_full_replica_refuses_at_once_and_a_draining_one_sends_clients_elsewhere() -> None:
+    running = serve(EvaluatorServerConfig(workers=1, max_in_flight=1, sim_seconds=SIM_SECONDS), port=0)
+    stub = evaluator_pb2_grpc.EvaluatorServiceStub(grpc.insecure_channel(running.address))
+    servicer = running.services[0].servicer
+    slow = threading.Thread(target=stub.Evaluate, args=(pb.EvaluateRequest(programs=[SLOW.encode()]),))
+    try:
+        slow.start()
+        while servicer.admission.in_flight == 0:
+            time.sleep(0.01)
+        started = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Evaluate(pb.EvaluateRequest(programs=[b"x = 1\n"]), timeout=30)
+        assert time.perf_counter() - started < 0.3
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error_info(caught.value).reason == "EVALUATOR_FULL"
+        slow.join()
+        servicer.drain()
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Evaluate(pb.EvaluateRequest(programs=[b"x = 1\n"]), timeout=30)
+        assert (caught.value.code(), error_info(caught.value).reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "DRAINING",
+        )
+    finally:
+        running.stop(grace_s=5)
+
+
+def test_capabilities_describe_the_sandbox_the_simulator_and_the_limits(stub, server) -> None:
+    capabilities = stub.GetCapabilities(pb.GetCapabilitiesRequest(), timeout=5)
+    assert {layer.name for layer in capabilities.layers} == {layer.value for layer in Layer}
+    assert any(layer.active for layer in capabilities.layers)
+    assert capabilities.limits.source_limit_bytes == 4096
+    assert capabilities.limits.cpu_time_s == SandboxConfig().cpu_time_s
+    simulator = capabilities.simulator
+    assert (simulator.terrain, simulator.seconds, simulator.steps_per_second) == ("flat", SIM_SECONDS, 120)
+    assert SimConfig(**json.loads(simulator.config_json)) == SimConfig(seconds=SIM_SECONDS)
+    assert (capabilities.workers, capabilities.max_batch) == (2, 4)
+    assert capabilities.replica.endswith(f":{server.port}")
+
+
+def test_health_and_reflection_answer(server) -> None:
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    channel = grpc.insecure_channel(server.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", "elm.v1.EvaluatorService"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    services = ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert "elm.v1.EvaluatorService" in services and "grpc.health.v1.Health" in services
