@@ -18,6 +18,7 @@ from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.remote import archive_command, runs_command, submit_command, watch_command
 from services.cli.runs import report_command, run_command
 from services.cli.serve import serve_app
+from services.cli.train import train_app
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=True)
@@ -28,6 +29,7 @@ bench_app.command("bugfix")(bench_bugfix_command)
 app.command("run")(run_command)
 app.command("report")(report_command)
 app.add_typer(serve_app, name="serve")
+app.add_typer(train_app, name="train")
 app.command("submit")(submit_command)
 app.command("watch")(watch_command)
 app.command("runs")(runs_command)

@@ -25,7 +25,7 @@ from elm_core.errors import (
     InvalidRequestError,
 )
 from elm_core.evaluation import EvalResult
-from elm_core.sandbox import Outcome, SandboxConfig
+from elm_core.sandbox import Outcome, SandboxConfig, check_source
 from protos.elm.v1 import evaluator_pb2
 from services.client._evaluator_replicas import Patience, Replica, Replicas
 from services.common import RemoteError
@@ -91,7 +91,7 @@ class EvaluatorFleet:
         pending: list[tuple[int, bytes]] = []
         for index, source in enumerate(sources):
             try:
-                pending.append(index(source, self.sandbox_config).encode("utf-8"))
+                pending.append((index, check_source(source, self.sandbox_config).encode("utf-8")))
             except InvalidRequestError as e:
                 results[index] = EvalResult(Outcome.SYNTAX_ERROR, None, str(e))
         chunks = self._chunks(pending)
