@@ -7,7 +7,7 @@ directory or GGUF file, `tiny`, or `openai:MODEL`.
 torch and transformers are imported only when a model is loaded.
 """
 
-from elm_core.models._hf import HFConfig, HFGenerator
+from elm_core.models._hf import HFConfig, HFGenerator, prompt_text
 from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
 from elm_core.models._load import (
     BACKENDS,
@@ -60,5 +60,6 @@ __all__ = [
     "default_style",
     "load_generator",
     "model_name",
+    "prompt_text",
     "pull",
 ]

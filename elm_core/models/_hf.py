@@ -50,7 +50,7 @@ class HFGenerator:
     def generate(
         self, prompts: Sequence[Prompt], sampling: SamplingConfig, *, seed: int | None = None
     ) -> list[Generation]:
-        texts = [self._text(p) for p in prompts]
+        texts = [prompt_text(self.tokenizer, p) for p in prompts]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         results: dict[int, Generation] = {}
         with self._lock:
@@ -60,15 +60,6 @@ class HFGenerator:
                 generations = self._generate([texts[i] for i in chunk], sampling, batch_seed)
                 results.update(zip(chunk, generations, strict=True))
         return [results[i] for i in range(len(texts))]
-
-    def _text(self, prompt: Prompt) -> str:
-        if prompt.text is not None:
-            return prompt.text
-        assert prompt.messages is not None
-        if not getattr(self.tokenizer, "chat_template", None):
-            return "".join(f"{role}: {content}\n" for role, content in prompt.messages) + "assistant: "
-        messages = [{"role": role, "content": content} for role, content in prompt.messages]
-        return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
     def _generate(self, texts: list[str], sampling: SamplingConfig, seed: int | None) -> list[Generation]:
         import torch
@@ -152,3 +143,14 @@ def _load(path: str, gguf_file: str | None, config: HFConfig) -> tuple[Any, Any]
         tokenizer.pad_token = tokenizer.eos_token
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def prompt_text(tokenizer: Any, prompt: Prompt) -> str:
+    """The text the model is given for `prompt` (its chat template when it has one); training uses it too."""
+    if prompt.text is not None:
+        return prompt.text
+    assert prompt.messages is not None
+    if not getattr(tokenizer, "chat_template", None):
+        return "".join(f"{role}: {content}\n" for role, content in prompt.messages) + "assistant: "
+    messages = [{"role": role, "content": content} for role, content in prompt.messages]
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))

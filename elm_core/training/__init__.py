@@ -30,7 +30,6 @@ from elm_core.training._tokenize import (
     IGNORE_INDEX,
     TokenizedExample,
     TokenizedSet,
-    prompt_text,
     tokenize_example,
     tokenize_examples,
 )
@@ -60,7 +59,6 @@ __all__ = [
     "completion_for",
     "dataset_for_run",
     "finetune",
-    "prompt_text",
     "read_examples",
     "tokenize_example",
     "tokenize_examples",

@@ -16,7 +16,15 @@ from typing import Any, Generic, TypeVar
 
 from elm_core.errors import ConfigError, ElmError
 from elm_core.store import JobRecord, SQLiteStore
-from elm_core.training import DatasetConfig, build_dataset, write_dataset
+from elm_core.training import (
+    DatasetConfig,
+    StepReport,
+    TrainConfig,
+    build_dataset,
+    dataset_for_run,
+    finetune,
+    write_dataset,
+)
 
 Config = TypeVar("Config")
 
@@ -80,6 +88,49 @@ def _dataset(context: JobContext, config: DatasetConfig) -> dict[str, float]:
     return {name: float(count) for name, count in dataclasses.asdict(dataset.counts).items()}
 
 
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """A finetune job's settings: which examples (DatasetConfig's) and how to train (TrainConfig's, but the
+    base model, which is the job's model)."""
+
+    dataset: DatasetConfig
+    train: TrainConfig
+
+
+_DATASET_SETTINGS = frozenset(f.name for f in dataclasses.fields(DatasetConfig))
+_TRAIN_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig)) - {"base_model"}
+
+
+def _finetune_settings(values: Mapping[str, Any]) -> FinetuneSettings:
+    unknown = sorted(set(values) - _DATASET_SETTINGS - _TRAIN_SETTINGS)
+    if unknown:
+        known = ", ".join(sorted(_DATASET_SETTINGS | _TRAIN_SETTINGS))
+        raise ConfigError(f"unknown settings {', '.join(unknown)}; known: {known} (the job's model is the "
+                          "base model)")  # fmt: skip
+    return FinetuneSettings(
+        dataset=config_parser(DatasetConfig)({k: v for k, v in values.items() if k in _DATASET_SETTINGS}),
+        train=config_parser(TrainConfig)({k: v for k, v in values.items() if k in _TRAIN_SETTINGS}),
+    )
+
+
+def _finetune(context: JobContext, settings: FinetuneSettings) -> dict[str, float]:
+    """Fine-tunes the job's model on the run's dataset (kept in the job's directory, so a re-queued job
+    resumes on the same examples from its last saved step); the directory becomes the checkpoint."""
+    context.report(0.0, "building the dataset")
+    dataset = dataset_for_run(context.store, context.job.run_id, context.directory, settings.dataset)
+    context.report(0.02, f"loading {context.job.model}")
+    config = dataclasses.replace(settings.train, base_model=context.job.model)
+
+    def on_step(step: StepReport) -> None:  # raises JobInterrupted once the trainer closes
+        validation = "" if step.validation_loss is None else f", validation loss {step.validation_loss:.4f}"
+        message = f"step {step.step}/{step.total_steps}: loss {step.train_loss:.4f}{validation}"
+        context.report(0.02 + 0.96 * step.step / step.total_steps, message)
+
+    result = finetune(config, dataset, context.directory, on_step=on_step, job_id=context.job.job_id)
+    return result.metrics
+
+
 KINDS: dict[str, JobKind[Any]] = {
     "dataset": JobKind(config_parser(DatasetConfig), _dataset),
+    "finetune": JobKind(_finetune_settings, _finetune),
 }
