@@ -1,6 +1,5 @@
-"""The model server's dynamic-batching gain: aggregate generated tokens/s with 1 caller and with C callers.
-
-    python benchmarks/_model_batching.py [--model NAME] [--callers 1 8] [--requests 4] [--tokens 64]
+"""The model server's dynamic-batching gain (`grpc_bench.py --section model`): aggregate generated tokens/s
+with 1 caller and with C callers.
 
 An in-process model server on 127.0.0.1; each caller sends `requests` Mutate calls of one parent, one after
 another; all callers start together. Tokens are the server's own count (GetModelInfo.generated_tokens).
@@ -8,19 +7,15 @@ another; all callers start together. Tokens are the server's own count (GetModel
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from rich.console import Console
-from rich.table import Table
-
 from elm_core.models import SamplingConfig
 from elm_core.sodarace import seed_source
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
-from services.common import channel, configure_logging
+from services.common import channel
 from services.model_server import ModelServerConfig, serve
 
 
@@ -81,39 +76,3 @@ def _measure(stub: mutation_pb2_grpc.MutationServiceStub, callers: int, requests
     tokens = stub.GetModelInfo(info, timeout=10).generated_tokens - before
     return {"callers": callers, "calls": len(latencies), "generated_tokens": tokens, "seconds": seconds,
             "tokens_per_s": tokens / seconds, "mean_latency_s": sum(latencies) / len(latencies)}  # fmt: skip
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="tiny")
-    parser.add_argument("--callers", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--requests", type=int, default=4)
-    parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (hf backend); default torch's"
-    )
-    args = parser.parse_args()
-    configure_logging("model-batching-bench", "warning")
-    rows = measure_batching_gain(args.model, args.callers, args.requests, args.tokens, threads=args.threads)
-    threads = args.threads or "default"
-    table = Table(
-        title=f"model server batching: {args.model}, {args.tokens} new tokens a child, {threads} threads"
-    )
-    for column in ("callers", "calls", "generated tokens", "seconds", "tokens/s", "mean latency s", "gain"):
-        table.add_column(column, justify="right")
-    for row in rows:
-        cells = (
-            row["callers"],
-            row["calls"],
-            row["generated_tokens"],
-            f"{row['seconds']:.2f}",
-            f"{row['tokens_per_s']:.1f}",
-            f"{row['mean_latency_s']:.2f}",
-            f"{row['gain']:.2f}x",
-        )
-        table.add_row(*map(str, cells))
-    Console().print(table)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,13 +1,16 @@
 """gRPC benchmark: what going through the services costs compared with calling the core in process.
 
-    .venv/bin/python benchmarks/grpc_bench.py [--section evaluation|all] [--workers 2] [--replicas 2]
+    .venv/bin/python benchmarks/grpc_bench.py [--section evaluation|model|all] [--workers 2] [--replicas 2]
                                               [--batches 16] [--rounds 3] [--calls 100]
+                                              [--model tiny] [--callers 1 8] [--tokens 64] [--threads 1]
 
 Section `evaluation`: (a) throughput on the four seeds repeated, batches of 8, two threads calling evaluate at
 once (as the loop does at pipeline depth 2): the embedded Evaluator with W workers vs an EvaluatorFleet over R
 evaluator servers started in this process with W workers in all, measured in alternating rounds (ratio: the
 median of the rounds' ratios); target ratio >= 0.90. (b) per-call overhead of Evaluate on a batch of 16
 trivial programs: gRPC latency minus in-process latency (paired calls), p50/p99.
+Section `model`: the model server's dynamic batching, aggregate generated tokens/s with 8 concurrent Mutate
+callers vs 1 (benchmarks/_model_batching.py).
 Prints a table per section and writes benchmarks/results/grpc_bench.json.
 """
 
@@ -157,7 +160,26 @@ def _overhead_table(over: dict) -> Table:
     return table
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace, Console], dict]] = {"evaluation": evaluation_section}
+def model_section(args: argparse.Namespace, console: Console) -> dict:
+    from _model_batching import measure_batching_gain  # beside this script
+
+    rows = measure_batching_gain(args.model, args.callers, args.requests, args.tokens, threads=args.threads)
+    threads = args.threads or "default"
+    table = Table(title=f"model server batching: {args.model}, {args.tokens} new tokens, {threads} threads")
+    for column in ("callers", "calls", "generated tokens", "seconds", "tokens/s", "mean latency s", "gain"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        counts = str(row["callers"]), str(row["calls"]), str(row["generated_tokens"])
+        rates = f"{row['seconds']:.2f}", f"{row['tokens_per_s']:.1f}", f"{row['mean_latency_s']:.2f}"
+        table.add_row(*counts, *rates, f"{row['gain']:.2f}x")
+    console.print(table)
+    return {"batching": rows}
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace, Console], dict]] = {
+    "evaluation": evaluation_section,
+    "model": model_section,
+}
 
 
 def main() -> None:
@@ -168,6 +190,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=16, help="seed batches of 8 per throughput round")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, embedded and gRPC in turn")
     parser.add_argument("--calls", type=int, default=100, help="paired Evaluate calls for the overhead")
+    parser.add_argument("--model", default="tiny", help="the model server's model (section model)")
+    parser.add_argument("--callers", type=int, nargs="+", default=[1, 8], help="concurrent Mutate callers")
+    parser.add_argument("--requests", type=int, default=4, help="Mutate calls per caller")
+    parser.add_argument("--tokens", type=int, default=64, help="new tokens per child")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (hf backend)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "grpc_bench.json")
     args = parser.parse_args()
     console = Console(width=140)
