@@ -1,6 +1,6 @@
 """Runs: the run configuration, and the embedded run (`elm run`) wiring store, evaluators and mutator."""
 
-from elm_core.run._config import RunConfig
+from elm_core.run._config import FinetuneRounds, RunConfig
 from elm_core.run._embedded import (
     CONFIG_FILE,
     REPORT_FILE,
@@ -15,6 +15,7 @@ from elm_core.run._embedded import (
 
 __all__ = [
     "CONFIG_FILE",
+    "FinetuneRounds",
     "REPORT_FILE",
     "STORE_FILE",
     "RunConfig",

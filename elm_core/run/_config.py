@@ -17,6 +17,31 @@ from elm_core.sodarace import SimConfig
 
 
 @dataclass(frozen=True, kw_only=True)
+class FinetuneRounds:
+    """Fine-tuning rounds during a run on a coordinator: after every `every_batches` committed batches (when
+    no round of this run is under way) the trainer fine-tunes the model server's current model on the run's
+    mutation log and the model server reloads the result. The embedded `elm run` ignores it."""
+
+    every_batches: int = 0  # 0: never
+    method: str = "lora"  # full or lora
+    max_steps: int = 200
+    include_ran: bool = False  # learn from every mutation whose child ran, not only the accepted ones
+
+    def __post_init__(self) -> None:
+        if self.every_batches < 0 or self.max_steps < 1:
+            raise ConfigError(
+                f"[finetune] needs every_batches >= 0 and max_steps >= 1, "
+                f"got {self.every_batches} and {self.max_steps}"
+            )
+        if self.method not in ("full", "lora"):
+            raise ConfigError(f"[finetune] method must be full or lora, got {self.method!r}")
+
+    def job_settings(self) -> dict[str, object]:
+        """The trainer's finetune job settings for one round."""
+        return {"method": self.method, "max_steps": self.max_steps, "include_ran": self.include_ran}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     name: str = "elm"
     seeds: tuple[str, ...] = ("square",)  # seed names or program files
@@ -31,6 +56,7 @@ class RunConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+    finetune: FinetuneRounds = field(default_factory=FinetuneRounds)
 
     def __post_init__(self) -> None:
         if self.operator not in OPERATORS:
@@ -47,8 +73,9 @@ class RunConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RunConfig:
-        """From parsed TOML/JSON: top-level fields plus [sampling], [archive] and [loop] tables."""
-        sections = {"sampling": SamplingConfig, "archive": ArchiveConfig, "loop": LoopConfig}
+        """From parsed TOML/JSON: top-level fields plus [sampling], [archive], [loop], [finetune] tables."""
+        sections = {"sampling": SamplingConfig, "archive": ArchiveConfig, "loop": LoopConfig,
+                    "finetune": FinetuneRounds}  # fmt: skip
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

@@ -55,6 +55,9 @@ def coordinator(
     model_server: Annotated[
         str | None, typer.Option(envvar="ELM_MODEL_SERVER", help="The model server's address, for llm runs.")
     ] = None,
+    trainer: Annotated[
+        str | None, typer.Option(envvar="ELM_TRAINER", help="The trainer's address, for fine-tuning rounds.")
+    ] = None,
     metrics_port: MetricsOpt = None,
     log_level: LogOpt = "info",
 ) -> None:
@@ -63,7 +66,8 @@ def coordinator(
 
     def start(metrics: int | None) -> RunningServer:
         targets = tuple(t for value in evaluators or () for t in value.split(",") if t)
-        config = CoordinatorServerConfig(data_dir=data, evaluators=targets, model_server=model_server)
+        config = CoordinatorServerConfig(data_dir=data, evaluators=targets, model_server=model_server,
+                                         trainer=trainer)  # fmt: skip
         return serve(config, port=port, host=host, metrics_port=metrics)
 
     _run("coordinator", start, port, metrics_port, log_level)

@@ -56,6 +56,12 @@ class RemoteMutator:
     def close(self) -> None:
         self._caller.close()
 
+    def __enter__(self) -> RemoteMutator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _mutate(self, parents: list[str], seed: int) -> list[Child]:
         request = mutation_pb2.MutateRequest(
             parents=[mutation_pb2.Parent(source=parent.encode()) for parent in parents],

@@ -51,6 +51,7 @@ class RunView:
 class _Active:
     loop: MapElites
     thread: threading.Thread
+    config: RunConfig
 
 
 class RunManager:
@@ -62,13 +63,11 @@ class RunManager:
         seeds_dir: Path,
         evaluator: Evaluator,
         make_mutator: Callable[[RunConfig], Mutator],
+        on_batch: Callable[[str, RunConfig, MetricsRecord], None] = lambda run_id, config, metrics: None,
     ) -> None:
-        self.store, self.seeds_dir, self.evaluator, self.make_mutator = (
-            store,
-            seeds_dir,
-            evaluator,
-            make_mutator,
-        )
+        self.store, self.seeds_dir, self.evaluator = store, seeds_dir, evaluator
+        self.make_mutator = make_mutator
+        self.on_batch = on_batch  # e.g. fine-tuning rounds
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._active: dict[str, _Active] = {}
@@ -202,7 +201,7 @@ class RunManager:
             thread = threading.Thread(
                 target=self._drive, args=(run_id, loop), name=f"run-{run_id}", daemon=True
             )
-            self._active[run_id] = _Active(loop, thread)
+            self._active[run_id] = _Active(loop, thread, config)
             self._messages.pop(run_id, None)
         thread.start()
 
@@ -228,7 +227,9 @@ class RunManager:
         RUN_COVERAGE.labels(run_id).set(metrics.coverage)
         with self._lock:
             self._progress[run_id] = metrics
+            config = self._active[run_id].config
         self._notify(run_id)
+        self.on_batch(run_id, config, metrics)
 
     def _wait_for_change(self, run_id: str, seen: int, timeout_s: float) -> int | None:
         """The run's event counter once it differs from `seen` (or after the timeout); None when draining."""

@@ -17,6 +17,7 @@ from elm_core.store import SQLiteStore
 from protos.elm.v1 import coordinator_pb2_grpc
 from services.client import EvaluatorFleet, RemoteMutator
 from services.common import RunningServer, Service, start_server
+from services.coordinator.rounds import FinetuneRounds
 from services.coordinator.runs import RunManager
 from services.coordinator.servicer import CoordinatorServicer
 
@@ -31,6 +32,7 @@ class CoordinatorServerConfig:
     data_dir: Path  # the store (coordinator.sqlite) and the runs' seed programs
     evaluators: tuple[str, ...] = ()  # evaluator addresses (a DNS name may give several); () = a local pool
     model_server: str | None = None  # the model server's address, for llm runs
+    trainer: str | None = None  # the trainer's address, for runs with fine-tuning rounds
     local_workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # the local pool's size
     per_replica_in_flight: int = 2  # Evaluate calls one evaluator replica gets at once
 
@@ -40,11 +42,15 @@ def build_service(config: CoordinatorServerConfig) -> Service:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SQLiteStore(config.data_dir / STORE_FILE)
     evaluator = _evaluator(config)
-    runs = RunManager(store, config.data_dir / "seeds", evaluator, lambda run: _mutator(config, run))
+    rounds = _rounds(config)
+    runs = RunManager(store, config.data_dir / "seeds", evaluator, lambda run: _mutator(config, run),
+                      on_batch=rounds.on_batch if rounds else lambda *_: None)  # fmt: skip
     runs.resume_interrupted()
 
     def close() -> None:
         evaluator.close()
+        if rounds is not None:
+            rounds.close()
         store.close()
 
     return Service(
@@ -69,7 +75,16 @@ def _evaluator(config: CoordinatorServerConfig) -> Evaluator:
     return LocalEvaluator(workers=config.local_workers)
 
 
+def _rounds(config: CoordinatorServerConfig) -> FinetuneRounds | None:
+    if config.trainer is None or config.model_server is None:
+        return None
+    return FinetuneRounds(config.trainer, config.model_server)
+
+
 def _mutator(config: CoordinatorServerConfig, run: RunConfig) -> Mutator:
+    if run.finetune.every_batches and (config.trainer is None or config.model_server is None):
+        raise ConfigError("fine-tuning rounds need a trainer and a model server: start the coordinator with "
+                          "--trainer ADDRESS --model-server ADDRESS")  # fmt: skip
     if run.operator != "llm":
         return build_mutator(run.operator)
     if config.model_server is None:
