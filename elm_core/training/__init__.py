@@ -4,7 +4,10 @@
 prompt style's format and checked to reproduce its child, deduplicated, split into train and validation by
 a hash of the prompt, and hashed as a whole; `write_dataset` writes them as JSON Lines plus a manifest.
 `finetune(TrainConfig(...), dataset, out_dir)` trains the mutation model on them (full or LoRA, loss on
-the completions only, resumable from its checkpoints) and writes a checkpoint `load_generator` loads.
+the completions only, resumable from its checkpoints) and writes a checkpoint `load_generator` loads;
+`measure_finetune_effect` compares its mutations with the base model's on the same parents.
+Stage 2 of the paper: `elite_programs` gathers the programs runs admitted to their maps (near their cells'
+best), `pretrain` trains a language model on them, and `evaluate_pretrained` samples it into a fresh map.
 Importing this package does not import torch: the fine-tuning imports it when it starts.
 """
 
@@ -22,12 +25,22 @@ from elm_core.training._dataset import (
     read_examples,
     write_dataset,
 )
+from elm_core.training._effect import ChildEffect, EffectReport, ModelEffect, measure_finetune_effect
+from elm_core.training._elite_programs import EliteProgram, elite_programs, shared_archive_config
 from elm_core.training._examples import DEFAULT_MESSAGE, Example, completion_for
 from elm_core.training._export import MANIFEST_FILE, FinetuneResult
 from elm_core.training._finetune import StepReport, finetune, total_steps
+from elm_core.training._pretrain import PROGRAMS_FILE, PretrainConfig, ProgramText, pretrain, split_programs
+from elm_core.training._pretrain_eval import (
+    EVALUATION_SAMPLING,
+    WALKER_START,
+    PretrainEvaluation,
+    evaluate_pretrained,
+)
 from elm_core.training._state import STATE_DIR
 from elm_core.training._tokenize import (
     IGNORE_INDEX,
+    PromptCompletion,
     TokenizedExample,
     TokenizedSet,
     tokenize_example,
@@ -35,21 +48,32 @@ from elm_core.training._tokenize import (
 )
 
 __all__ = [
-    "DEFAULT_MESSAGE",
-    "DEFAULT_STYLE",
     "DATASET_DIR",
     "DATASET_MANIFEST_FILE",
+    "DEFAULT_MESSAGE",
+    "DEFAULT_STYLE",
+    "EVALUATION_SAMPLING",
     "IGNORE_INDEX",
     "MANIFEST_FILE",
+    "PROGRAMS_FILE",
     "STATE_DIR",
     "TRAIN_FILE",
     "VALIDATION_FILE",
+    "WALKER_START",
+    "ChildEffect",
     "Dataset",
     "DatasetConfig",
     "DatasetCounts",
+    "EffectReport",
+    "EliteProgram",
     "Example",
     "FinetuneMethod",
     "FinetuneResult",
+    "ModelEffect",
+    "PretrainConfig",
+    "PretrainEvaluation",
+    "ProgramText",
+    "PromptCompletion",
     "StepReport",
     "TokenizedExample",
     "TokenizedSet",
@@ -58,8 +82,14 @@ __all__ = [
     "build_dataset",
     "completion_for",
     "dataset_for_run",
+    "elite_programs",
+    "evaluate_pretrained",
     "finetune",
+    "measure_finetune_effect",
+    "pretrain",
     "read_examples",
+    "shared_archive_config",
+    "split_programs",
     "tokenize_example",
     "tokenize_examples",
     "total_steps",

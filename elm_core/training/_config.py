@@ -25,6 +25,7 @@ class TrainConfig:
 
     base_model: str = DEFAULT_MODEL  # any name `load_generator` takes that the hf backend loads
     method: FinetuneMethod = FinetuneMethod.LORA
+    from_scratch: bool = False  # random weights in the base model's architecture, its tokenizer; full only
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -72,6 +73,10 @@ class TrainConfig:
         if isinstance(targets, str) or not targets or not all(isinstance(t, str) and t for t in targets):
             raise ConfigError(f"lora_target_modules must be a list of module names, got {targets!r}")
         object.__setattr__(self, "lora_target_modules", tuple(targets))
+        if not isinstance(self.from_scratch, bool):
+            raise ConfigError(f"from_scratch must be true or false, got {self.from_scratch!r}")
+        if self.from_scratch and self.method is not FinetuneMethod.FULL:
+            raise ConfigError("from_scratch trains every weight: method must be full, got lora")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.device, str) or not self.device:

@@ -1,4 +1,5 @@
-"""What a fine-tuning trains on: a `Dataset` in memory, or the directory `write_dataset` wrote."""
+"""What a fine-tuning trains on: a `Dataset` in memory, the directory `write_dataset` wrote, or any
+`TrainingData` (pretraining builds its own from programs)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from elm_core.training._dataset import (
     read_examples,
     write_dataset,
 )
-from elm_core.training._examples import Example
+from elm_core.training._tokenize import PromptCompletion
 
 DATASET_DIR = "dataset"  # where `dataset_for_run` keeps a training's dataset, inside its output directory
 
@@ -29,12 +30,14 @@ class TrainingData:
     run_id: str
     sha256: str
     counts: dict[str, int]  # the dataset's DatasetCounts
-    train: tuple[Example, ...]
-    validation: tuple[Example, ...]
+    train: tuple[PromptCompletion, ...]
+    validation: tuple[PromptCompletion, ...]
 
 
-def training_data(dataset: Dataset | str | Path) -> TrainingData:
-    """The examples of a Dataset, or of a directory written by `write_dataset`."""
+def training_data(dataset: TrainingData | Dataset | str | Path) -> TrainingData:
+    """The examples of a Dataset, or of a directory written by `write_dataset`; TrainingData as it is."""
+    if isinstance(dataset, TrainingData):
+        return dataset
     if isinstance(dataset, Dataset):
         return TrainingData(run_id=dataset.run_id, sha256=dataset.sha256, counts=asdict(dataset.counts),
                             train=dataset.train, validation=dataset.validation)  # fmt: skip

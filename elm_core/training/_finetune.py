@@ -44,15 +44,15 @@ OnStep = Callable[[StepReport], None]
 
 def finetune(
     config: TrainConfig,
-    dataset: Dataset | str | Path,
+    dataset: TrainingData | Dataset | str | Path,
     out_dir: str | Path,
     *,
     on_step: OnStep | None = None,
     job_id: str = "",
 ) -> FinetuneResult:
-    """Fine-tunes `config.base_model` on `dataset` (a Dataset, or a directory `write_dataset` wrote) and
-    writes a checkpoint `load_generator(out_dir)` loads, with its manifest.json. If `on_step` raises (to
-    stop), the state is saved first, so running again resumes from that step."""
+    """Fine-tunes `config.base_model` on `dataset` (a Dataset, a directory `write_dataset` wrote, or
+    TrainingData) and writes a checkpoint `load_generator(out_dir)` loads, with its manifest.json. If
+    `on_step` raises (to stop), the state is saved first, so running again resumes from that step."""
     started = time.perf_counter()
     out = Path(out_dir)
     trainer = _Trainer(config, training_data(dataset), out)
@@ -85,8 +85,8 @@ class _Trainer:
         self.compute_dtype = _compute_dtype(config, self.device)
         if self.device.type == "cuda":  # the manifest's peak is this training's, weights included
             torch.cuda.reset_peak_memory_stats(self.device)
-        torch.manual_seed(config.seed)  # the LoRA weights' initialisation, and dropout
-        self.model = _trainable(generator.model, config)
+        torch.manual_seed(config.seed)  # the LoRA weights' (or from scratch, all weights') initialisation
+        self.model = _trainable(_initial(generator.model, config), config)
         self.train_set = tokenize_examples(self.tokenizer, data.train, config.max_seq_tokens)
         self.validation_set = tokenize_examples(self.tokenizer, data.validation, config.max_seq_tokens)
         _check_trainable(data, self.train_set, config)
@@ -235,6 +235,15 @@ def _compute_dtype(config: TrainConfig, device: Any) -> Any:
     if config.dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, config.dtype)
+
+
+def _initial(model: Any, config: TrainConfig) -> Any:
+    """The base model, or (from scratch) a model of its architecture with fresh random weights."""
+    if not config.from_scratch:
+        return model
+    fresh = type(model)(model.config).to(model.device)
+    fresh.generation_config = model.generation_config  # its end tokens and sampling defaults
+    return fresh
 
 
 def _trainable(model: Any, config: TrainConfig) -> Any:

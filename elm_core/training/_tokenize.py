@@ -3,22 +3,32 @@
 The prompt is rendered as `HFGenerator` renders it (the chat template with the assistant's turn opened, or
 the text as is) and tokenised the way it tokenises it; the completion follows, tokenised on its own (the
 model generates it after the prompt's last token), then the end-of-text token the generator stops on.
-Labels are -100 (ignored by the loss) on every prompt token and on padding.
+Labels are -100 (ignored by the loss) on every prompt token and on padding. An empty text prompt makes it
+plain language modelling: the loss is on the whole text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from elm_core.errors import ConfigError
-from elm_core.models import prompt_text
-from elm_core.training._examples import Example
+from elm_core.models import Prompt, prompt_text
 
 IGNORE_INDEX = -100  # the label cross-entropy skips
+
+
+class PromptCompletion(Protocol):
+    """What training reads of an example (an `Example`, or a program with an empty prompt)."""
+
+    @property
+    def prompt(self) -> Prompt: ...
+
+    @property
+    def completion(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class TokenizedSet:
     skipped_overlong: int  # examples whose prompt and completion together exceed max_seq_tokens
 
 
-def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
+def tokenize_example(tokenizer: Any, example: PromptCompletion) -> TokenizedExample:
     """Prompt ids (as generation encodes them) + completion ids + the end token; labels on the answer."""
     prompt_ids = list(tokenizer(prompt_text(tokenizer, example.prompt))["input_ids"])
     answer_ids = [*tokenizer(example.completion, add_special_tokens=False)["input_ids"], end_token(tokenizer)]
@@ -47,7 +57,9 @@ def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
     )
 
 
-def tokenize_examples(tokenizer: Any, examples: Sequence[Example], max_seq_tokens: int) -> TokenizedSet:
+def tokenize_examples(
+    tokenizer: Any, examples: Sequence[PromptCompletion], max_seq_tokens: int
+) -> TokenizedSet:
     """Every example that fits in `max_seq_tokens`; the others are skipped whole, never cut, and counted."""
     tokenized = [tokenize_example(tokenizer, example) for example in examples]
     kept = tuple(t for t in tokenized if len(t.input_ids) <= max_seq_tokens)

@@ -18,7 +18,7 @@ from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.remote import archive_command, runs_command, submit_command, watch_command
 from services.cli.runs import report_command, run_command
 from services.cli.serve import serve_app
-from services.cli.train import train_app
+from services.cli.train import finetune_effect_command, train_app
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print a table.", no_args_is_help=True)
@@ -26,6 +26,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 app.command("mutate")(mutate_command)
 bench_app.command("bugfix")(bench_bugfix_command)
+bench_app.command("finetune-effect")(finetune_effect_command)
 app.command("run")(run_command)
 app.command("report")(report_command)
 app.add_typer(serve_app, name="serve")

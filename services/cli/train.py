@@ -1,26 +1,52 @@
-"""`elm train finetune`: fine-tune the mutation model on a run's successful mutations, with live progress."""
+"""`elm train finetune` and `elm train pretrain` (stage 2: a model of the programs runs admitted to their
+maps), with live progress, and the fine-tuning effect benchmark (`finetune_effect_command`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import signal
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from elm_core.errors import ElmError
-from elm_core.models import model_name
-from elm_core.run import STORE_FILE
+from elm_core.models import SamplingConfig, model_name
+from elm_core.run import STORE_FILE, RunConfig
+from elm_core.sodarace import SimConfig, Terrain
 from elm_core.store import SQLiteStore
-from elm_core.training import MANIFEST_FILE, DatasetConfig, StepReport, TrainConfig, dataset_for_run, finetune
-from services.cli._common import console, fail
+from elm_core.training import (
+    EVALUATION_SAMPLING,
+    MANIFEST_FILE,
+    DatasetConfig,
+    EliteProgram,
+    FinetuneMethod,
+    FinetuneResult,
+    PretrainConfig,
+    StepReport,
+    TrainConfig,
+    dataset_for_run,
+    elite_programs,
+    evaluate_pretrained,
+    finetune,
+    measure_finetune_effect,
+    pretrain,
+    split_programs,
+)
+from services.cli._common import console, errors, fail
+from services.cli._train_tables import effect_table, pretrain_table, summary_table
 from services.cli.models import ModelOpt
 
 train_app = typer.Typer(
-    help="Fine-tune the mutation model on its own successful mutations.", no_args_is_help=True
+    help="Fine-tune the mutation model on its own successful mutations, or pretrain one on runs' programs.",
+    no_args_is_help=True,
 )
 DEFAULTS = TrainConfig()
 
@@ -44,6 +70,9 @@ StyleOpt = Annotated[
 DtypeOpt = Annotated[str, typer.Option(help="auto (bfloat16 on GPU, float32 on CPU), float32 or bfloat16.")]
 SeqOpt = Annotated[int, typer.Option(min=1, help="Examples longer than this (prompt + answer) are skipped.")]
 Positive = Annotated[int, typer.Option(min=1)]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="Sandboxes evaluating the programs.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+Train = Callable[[Callable[[StepReport], None]], FinetuneResult]  # a training, given its on_step
 
 
 class _Stopped(Exception):
@@ -102,16 +131,15 @@ def finetune_command(
             raise fail(f"{out} already holds a fine-tuned checkpoint; choose another --out")
         with SQLiteStore(store_path) as store:
             data_dir = dataset_for_run(store, chosen_run, out, dataset)
-        _train(config, data_dir, out)
+        console.print(f"fine-tuning {config.base_model} ({config.method.value}) into {out}")
+        _train(lambda on_step: finetune(config, data_dir, out, on_step=on_step), "fine-tuning")
     except ElmError as e:
         raise fail(str(e)) from e
 
 
 def _store_and_run(run: Path, run_id: str | None) -> tuple[Path, str]:
     """The store file `run` names (a run directory's, or the file itself) and the run to learn from."""
-    store_path = run / STORE_FILE if run.is_dir() else run
-    if not store_path.is_file():
-        raise fail(f"{run} is neither an `elm run` directory nor a store file")
+    store_path = _store_path(run)
     with SQLiteStore(store_path) as store:
         if run_id is not None:
             return store_path, store.get_run(run_id).run_id
@@ -121,18 +149,25 @@ def _store_and_run(run: Path, run_id: str | None) -> tuple[Path, str]:
     return store_path, ids[0]
 
 
+def _store_path(run: Path) -> Path:
+    store_path = run / STORE_FILE if run.is_dir() else run
+    if not store_path.is_file():
+        raise fail(f"{run} is neither an `elm run` directory nor a store file")
+    return store_path
+
+
 def _default_out(run: Path, run_id: str, config: TrainConfig) -> Path:
     root = run if run.is_dir() else run.parent
     model = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.base_model).name)
     return root / "finetune" / f"{run_id}-{model}-{config.method.value}"
 
 
-def _train(config: TrainConfig, data_dir: Path, out: Path) -> None:
-    console.print(f"fine-tuning {config.base_model} ({config.method.value}) into {out}")
+def _train(train: Train, title: str, shown_on: Console = console) -> FinetuneResult:
+    """Runs a training with a progress bar; Ctrl-C stops it at the next step, resumable."""
     stop: list[bool] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[figures]}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=shown_on) as progress:
         task = progress.add_task("loading the model", total=None, figures="")
         shown: dict[str, Any] = {}
 
@@ -144,14 +179,15 @@ def _train(config: TrainConfig, data_dir: Path, out: Path) -> None:
 
         previous = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
         try:
-            result = finetune(config, data_dir, out, on_step=on_step)
+            result = train(on_step)
         except _Stopped:
-            console.print("stopped; the same command resumes from this step")
+            shown_on.print("stopped; the same command resumes from this step")
             raise typer.Exit(1) from None
         finally:
             signal.signal(signal.SIGINT, previous)
-    console.print(_summary(result.metrics))
-    console.print(f"checkpoint: {result.path}")
+    shown_on.print(summary_table(result.metrics, title))
+    shown_on.print(f"checkpoint: {result.path}")
+    return result
 
 
 def _figures(report: StepReport, shown: dict[str, Any]) -> str:
@@ -161,8 +197,142 @@ def _figures(report: StepReport, shown: dict[str, Any]) -> str:
     return f"loss {report.train_loss:.4f}{shown.get('validation', '')}  {report.tokens_per_s:,.0f} tokens/s"
 
 
-def _summary(metrics: dict[str, float]) -> Table:
-    table = Table(title="fine-tuning", show_header=False)
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:,.4g}" if value % 1 else f"{value:,.0f}")
-    return table
+RunsOpt = Annotated[
+    list[Path],
+    typer.Option("--runs", help="`elm run` directories or coordinator store files; repeatable."),
+]
+RunIdsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--run-id", help="Runs to take (repeatable); default: every run in the stores."),
+]
+ThresholdOpt = Annotated[
+    float,
+    typer.Option(min=0, max=1, help="Keep programs at least this share of their cell's best (0.5, 0.8)."),
+]
+TokensOpt = Annotated[int, typer.Option(min=1, help="Tokens each sampled program may have.")]
+
+
+@train_app.command("pretrain")
+def pretrain_command(
+    runs: RunsOpt,
+    run_id: RunIdsOpt = None,
+    threshold: ThresholdOpt = 0.5,
+    model: ModelOpt = None,
+    from_scratch: Annotated[
+        bool, typer.Option(help="Random weights in the model's architecture, its tokenizer kept.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Checkpoint directory; default <first run>/pretrain/...")
+    ] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Programs sampled into a fresh map.")] = 1024,
+    max_new_tokens: TokensOpt = EVALUATION_SAMPLING.max_new_tokens,
+    held_out_fraction: Annotated[
+        float, typer.Option(min=0, max=0.99, help="Share held out for validation and completion.")
+    ] = 0.1,
+    max_steps: StepsOpt = None,
+    epochs: Positive = DEFAULTS.epochs,
+    learning_rate: Annotated[float, typer.Option(min=0)] = DEFAULTS.learning_rate,
+    batch_size: Annotated[int, typer.Option(min=1, help="Programs per micro-batch.")] = DEFAULTS.batch_size,
+    grad_accumulation_steps: Positive = DEFAULTS.grad_accumulation_steps,
+    max_seq_tokens: Annotated[int, typer.Option(min=1, help="Longer programs are skipped.")] = 2048,
+    seed: Annotated[int, typer.Option(min=0)] = DEFAULTS.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = DEFAULTS.device,
+    dtype: DtypeOpt = DEFAULTS.dtype,
+    workers: WorkersOpt = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stage 2: train a model on the programs runs admitted to their maps, then sample it into a fresh map.
+
+    Programs are kept at --threshold of their cell's best across the runs; held-out ones are completed from
+    their first half. The same command again resumes an interrupted training."""
+    shown_on = errors if as_json else console
+    try:
+        train = TrainConfig(base_model=model_name(model), method=FinetuneMethod.FULL,
+                            from_scratch=from_scratch, max_steps=max_steps, epochs=epochs,
+                            learning_rate=learning_rate, batch_size=batch_size,
+                            grad_accumulation_steps=grad_accumulation_steps, max_seq_tokens=max_seq_tokens,
+                            early_stopping_patience=None, seed=seed, device=device, dtype=dtype)  # fmt: skip
+        config = PretrainConfig(train=train, held_out_fraction=held_out_fraction)
+        programs, first_run = _elite_programs(runs, run_id, threshold)
+        out = out or _pretrain_out(runs[0], config, threshold)
+        if (out / MANIFEST_FILE).is_file():
+            raise fail(f"{out} already holds a trained checkpoint; choose another --out")
+        start = "from scratch, as " if from_scratch else ""
+        shown_on.print(f"{len(programs)} programs at >= {threshold:.0%} of their cell's best; training "
+                       f"{start}{train.base_model} into {out}")  # fmt: skip
+        _train(lambda on_step: pretrain(config, programs, out, on_step=on_step), "pretraining", shown_on)
+        with shown_on.status(f"sampling {samples} programs and completing held-out walkers"):
+            evaluation = evaluate_pretrained(
+                out, archive_config=first_run.archive, samples=samples, seed=seed, evaluator_workers=workers,
+                held_out=[p.source for p in split_programs(programs, held_out_fraction)[1]],
+                sim_config=SimConfig(seconds=first_run.sim_seconds), terrain=Terrain.named(first_run.terrain),
+                sampling=SamplingConfig(max_new_tokens=max_new_tokens),
+            )  # fmt: skip
+    except ElmError as e:
+        raise fail(str(e)) from e
+    if as_json:
+        sys.stdout.write(json.dumps(evaluation.to_json() | {"checkpoint": str(out)}) + "\n")
+        return
+    console.print(pretrain_table(evaluation))
+
+
+def _elite_programs(
+    runs: list[Path], run_ids: list[str] | None, threshold: float
+) -> tuple[list[EliteProgram], RunConfig]:
+    """The runs' programs above the threshold, and the first run's config (its archive and sim settings)."""
+    with ExitStack() as stack:
+        chosen: list[tuple[SQLiteStore, str]] = []
+        for run in runs:
+            store = stack.enter_context(SQLiteStore(_store_path(run)))
+            held = [r.run_id for r in store.list_runs()]
+            chosen += [(store, r) for r in held if run_ids is None or r in run_ids]
+        missing = sorted(set(run_ids or ()) - {r for _, r in chosen})
+        if missing or not chosen:
+            raise fail(f"no run {', '.join(missing) or 'at all'} in {', '.join(map(str, runs))}")
+        return elite_programs(chosen, threshold), _run_config(*chosen[0])
+
+
+def _run_config(store: SQLiteStore, run_id: str) -> RunConfig:
+    return RunConfig.from_mapping(json.loads(store.get_run(run_id).config_json))
+
+
+def _pretrain_out(run: Path, config: PretrainConfig, threshold: float) -> Path:
+    root = run if run.is_dir() else run.parent
+    model = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.train.base_model).name)
+    start = "scratch" if config.train.from_scratch else "base"
+    return root / "pretrain" / f"{model}-{start}-{threshold:g}"
+
+
+CheckpointOpt = Annotated[Path, typer.Option(help="A checkpoint directory `elm train finetune` wrote.")]
+
+
+def finetune_effect_command(
+    run: RunOpt,
+    checkpoint: CheckpointOpt,
+    run_id: RunIdOpt = None,
+    parents: Annotated[int, typer.Option(min=1, help="Elites mutated by each model.")] = 32,
+    seed: Annotated[int, typer.Option(min=0, help="Draws the parents, messages and sampling seed.")] = 0,
+    base_model: Annotated[str | None, typer.Option(help="Default: the checkpoint's base model.")] = None,
+    style: Annotated[str | None, typer.Option(help="diff, instruct or rewrite; default: the run's.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Default: the run's.")] = None,
+    workers: WorkersOpt = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """The fine-tuning effect: the base and the fine-tuned model mutate the same parents, side by side.
+
+    For each: how many children apply, run, and would enter the run's map as it stands."""
+    try:
+        store_path, chosen_run = _store_and_run(run, run_id)
+        with SQLiteStore(store_path) as store, console.status(f"mutating {parents} parents with both models"):
+            sampling = _run_config(store, chosen_run).sampling
+            if max_new_tokens is not None:
+                sampling = dataclasses.replace(sampling, max_new_tokens=max_new_tokens)
+            report = measure_finetune_effect(store, chosen_run, checkpoint, base_model=base_model,
+                                             parents=parents, seed=seed, style=style,
+                                             evaluator_workers=workers, sampling=sampling)  # fmt: skip
+    except ElmError as e:
+        raise fail(str(e)) from e
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json()) + "\n")
+        return
+    console.print(effect_table(report))

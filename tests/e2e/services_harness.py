@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -22,6 +23,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """A service outlives no test run, even one killed by a timeout (PR_SET_PDEATHSIG, SIGKILL)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 @dataclass
@@ -50,7 +56,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)  # fmt: skip
+                                            start_new_session=True, preexec_fn=_die_with_parent)  # fmt: skip
         return self
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
