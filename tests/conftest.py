@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from elm_core.models import DEFAULT_MODEL, HFConfig, HFGenerator, load_generator, pull
+from elm_core.qd import LoopConfig
+from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
 from elm_core.sandbox import Sandbox
 from elm_core.sodarace import SEED_NAMES, Walker, seed_source
+from elm_core.store import SQLiteStore
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +54,22 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def tiny_generator(model_cache: Path) -> HFGenerator:
     """The `tiny` model: a randomly initialised Qwen2-family transformer, built in seconds."""
     return load_generator("tiny", HFConfig(threads=1))
+
+
+@pytest.fixture(scope="session")
+def gp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A short real GP run (32 evaluations from Square and Radial), made once: its store file and run id.
+    Tests only read it; a test that writes works on a copy."""
+    run_dir = tmp_path_factory.mktemp("gp") / "run"
+    loop = LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32)
+    create_run(run_dir, RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2,
+                                  sim_seconds=4.0, loop=loop))  # fmt: skip
+    execute_run(run_dir)
+    with SQLiteStore(run_dir / STORE_FILE) as store:
+        return run_dir / STORE_FILE, store.list_runs()[0].run_id
+
+
+@pytest.fixture(scope="session")
+def gp_store(gp_run: tuple[Path, str]) -> Iterator[tuple[SQLiteStore, str]]:
+    with SQLiteStore(gp_run[0]) as store:
+        yield store, gp_run[1]

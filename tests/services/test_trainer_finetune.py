@@ -12,8 +12,6 @@ import grpc
 import pytest
 
 from elm_core.models import load_generator
-from elm_core.qd import LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
 from elm_core.store import SQLiteStore
 from elm_core.training import DATASET_DIR, STATE_DIR
 from protos.elm.v1 import trainer_pb2 as pb
@@ -22,21 +20,9 @@ from services.client._trainer import TrainerClient
 from services.common import RunningServer, error_reason
 from services.trainer import KINDS, JobContext, JobInterrupted, TrainerServerConfig, serve
 
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=24))  # fmt: skip
 SETTINGS = {"include_ran": True, "style": "diff", "method": "lora", "lora_r": 4, "max_steps": 4,
             "batch_size": 2, "grad_accumulation_steps": 1, "eval_every_steps": 2,
             "checkpoint_every_steps": 2, "threads": 1}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def gp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A store file holding one short real GP run, and the run's id."""
-    run_dir = tmp_path_factory.mktemp("gp") / "run"
-    create_run(run_dir, GP)
-    execute_run(run_dir)
-    with SQLiteStore(run_dir / STORE_FILE) as store:
-        return run_dir / STORE_FILE, store.list_runs()[0].run_id
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from elm_core.errors import NotFoundError
 from elm_core.models import DEFAULT_MODEL
-from elm_core.qd import LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
 from elm_core.store import JobStatus, SQLiteStore
 from elm_core.training import DATASET_MANIFEST_FILE, TRAIN_FILE, VALIDATION_FILE, build_dataset, read_examples
 from protos.elm.v1 import trainer_pb2 as pb
@@ -26,19 +24,6 @@ from services.client._trainer import TrainerClient
 from services.common import RunningServer, error_reason
 from services.trainer import KINDS, SERVICE_NAME, JobContext, JobKind, TrainerServerConfig, serve
 from services.trainer.checkpoints import MANIFEST_FILE
-
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=24))  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def gp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A store file holding one short real GP run, and the run's id."""
-    run_dir = tmp_path_factory.mktemp("gp") / "run"
-    create_run(run_dir, GP)
-    execute_run(run_dir)
-    with SQLiteStore(run_dir / STORE_FILE) as store:
-        return run_dir / STORE_FILE, store.list_runs()[0].run_id
 
 
 @pytest.fixture

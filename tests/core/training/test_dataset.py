@@ -6,7 +6,6 @@ import difflib
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,6 @@ import pytest
 from elm_core.errors import ConfigError, NotFoundError
 from elm_core.models import Generation
 from elm_core.mutation._prompts import PromptStyle, build_prompt, parse_output
-from elm_core.qd import LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
 from elm_core.sodarace import seed_source
 from elm_core.store import (
     BatchRecord,
@@ -35,21 +32,9 @@ from elm_core.training import (
     write_dataset,
 )
 
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32))  # fmt: skip
 SQUARE = seed_source("square")
 CHANGED = SQUARE.replace("(5.0, 10.0, 2.0)", "(7.0, 10.0, 3.0)")
 MESSAGE = "Changed parameters in make_walker function."
-
-
-@pytest.fixture(scope="module")
-def gp_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SQLiteStore, str]]:
-    """A short real GP run."""
-    run_dir = tmp_path_factory.mktemp("gp") / "run"
-    create_run(run_dir, GP)
-    execute_run(run_dir)
-    with SQLiteStore(run_dir / STORE_FILE) as store:
-        yield store, store.list_runs()[0].run_id
 
 
 def reproduces(store: SQLiteStore, example: Example) -> bool:

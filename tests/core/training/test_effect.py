@@ -4,15 +4,12 @@ with the same messages, and every figure is consistent with the children behind 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from elm_core.errors import ConfigError, NotFoundError
 from elm_core.models import Generation, Prompt, SamplingConfig, cache_dir
-from elm_core.qd import LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
 from elm_core.sodarace import seed_source
 from elm_core.store import SQLiteStore
 from elm_core.training import (
@@ -25,21 +22,10 @@ from elm_core.training import (
     measure_finetune_effect,
 )
 
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=24))  # fmt: skip
 QUICK = TrainConfig(base_model="tiny", method=FinetuneMethod.FULL, learning_rate=3e-3, batch_size=2,
                     grad_accumulation_steps=1, max_steps=4, eval_every_steps=4, checkpoint_every_steps=100,
                     early_stopping_patience=None, threads=1)  # fmt: skip
 SHORT = SamplingConfig(max_new_tokens=48)
-
-
-@pytest.fixture(scope="module")
-def gp_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SQLiteStore, str]]:
-    run_dir = tmp_path_factory.mktemp("gp") / "run"
-    create_run(run_dir, GP)
-    execute_run(run_dir)
-    with SQLiteStore(run_dir / STORE_FILE) as store:
-        yield store, store.list_runs()[0].run_id
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,6 @@ from safetensors.torch import load_file
 from elm_core.errors import ConfigError, StateError
 from elm_core.models import HFGenerator, Prompt, SamplingConfig, cache_dir, load_generator
 from elm_core.mutation._prompts import PromptStyle
-from elm_core.qd import LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
 from elm_core.store import SQLiteStore
 from elm_core.training import (
     MANIFEST_FILE,
@@ -35,8 +33,6 @@ from elm_core.training import (
     write_dataset,
 )
 
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32))  # fmt: skip
 # diff-layout examples are the shortest (~500 tokens): a step of the tiny model takes a fraction of a second
 QUICK = TrainConfig(base_model="tiny", method=FinetuneMethod.FULL, learning_rate=3e-3, batch_size=2,
                     grad_accumulation_steps=1, max_steps=24, eval_every_steps=8, checkpoint_every_steps=8,
@@ -44,14 +40,10 @@ QUICK = TrainConfig(base_model="tiny", method=FinetuneMethod.FULL, learning_rate
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+def dataset(gp_store: tuple[SQLiteStore, str]) -> Dataset:
     """The examples of a short real GP run: every mutation whose child ran, in the diff layout."""
-    run_dir = tmp_path_factory.mktemp("gp") / "run"
-    create_run(run_dir, GP)
-    execute_run(run_dir)
-    with SQLiteStore(run_dir / STORE_FILE) as store:
-        run_id = store.list_runs()[0].run_id
-        made = build_dataset(store, run_id, include_ran=True, validation_fraction=0.2, style=PromptStyle.DIFF)
+    store, run_id = gp_store
+    made = build_dataset(store, run_id, include_ran=True, validation_fraction=0.2, style=PromptStyle.DIFF)
     assert len(made.train) >= 6 and made.validation
     return made
 
