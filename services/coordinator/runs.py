@@ -7,6 +7,7 @@ data directory, named in the run's config, so a run can be resumed from the stor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -101,7 +102,9 @@ class RunManager:
         with self._lock:
             active = self._active.get(run_id)
         if active is not None:
-            active.loop.add_seed(program).result(timeout=wait_s)
+            committed = active.loop.add_seed(program)
+            with contextlib.suppress(TimeoutError):  # a slow batch ahead of it: it is queued, and will be
+                committed.result(timeout=wait_s)
         elif record.batches == 0:
             config = RunConfig.from_mapping(json.loads(record.config_json))
             files = self._write_seeds(run_id, [program], first=len(config.seeds))
@@ -123,9 +126,6 @@ class RunManager:
             config = RunConfig.from_mapping(json.loads(record.config_json))
             loop = dataclasses.replace(config.loop, max_evaluations=budget)
             self.store.update_config(run_id, config.replace(loop=loop).to_json())
-        with self._lock:
-            if run_id in self._active:
-                raise StateError(f"run {run_id} is running already")
         self._start(run_id)
         return self.view(run_id)
 
@@ -194,6 +194,8 @@ class RunManager:
         with self._lock:
             if self._draining:
                 raise StateError("the coordinator is shutting down")
+            if run_id in self._active:
+                raise StateError(f"run {run_id} is running already")
             loop = MapElites(run_id=run_id, store=self.store, mutator=self.make_mutator(config),
                              evaluator=self.evaluator, archive_config=config.archive, loop_config=config.loop,
                              seed_sources=seed_programs(config.seeds),
