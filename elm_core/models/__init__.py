@@ -18,6 +18,7 @@ from elm_core.models._load import (
     gguf_path,
     load_generator,
     model_name,
+    tiny_model,
 )
 from elm_core.models._openai import OpenAIConfig, OpenAIGenerator
 from elm_core.models._registry import (
@@ -43,6 +44,7 @@ __all__ = [
     "KNOWN_MODELS",
     "MODEL_ENV",
     "TINY",
+    "tiny_model",
     "CachedModel",
     "CodeGenerator",
     "Generation",

@@ -74,6 +74,16 @@ def choose_backend(name: str, backend: str = "auto") -> str:
     return "hf" if torch.cuda.is_available() else "llamacpp"
 
 
+def tiny_model() -> Path:
+    """The tiny model's directory in the cache, built there on first use (about a second)."""
+    directory = cache_dir() / TINY
+    if not (directory / "config.json").is_file():
+        scratch = build_tiny_model(Path(tempfile.mkdtemp(dir=_made(cache_dir()), prefix=".tiny-")))
+        shutil.rmtree(directory, ignore_errors=True)
+        scratch.rename(directory)  # atomic: a concurrent reader never sees half a model
+    return directory
+
+
 def load_generator(
     name: str, config: HFConfig | None = None, *, backend: str = "auto", parallel: int = 8
 ) -> CodeGenerator:
@@ -93,12 +103,7 @@ def load_generator(
             )
         return OpenAIGenerator(OpenAIConfig(base_url=base_url, model=name.removeprefix(OPENAI_PREFIX)))
     if name == TINY:
-        directory = cache_dir() / TINY
-        if not (directory / "config.json").is_file():
-            scratch = build_tiny_model(Path(tempfile.mkdtemp(dir=_made(cache_dir()), prefix=".tiny-")))
-            shutil.rmtree(directory, ignore_errors=True)
-            scratch.rename(directory)  # atomic: a concurrent reader never sees half a model
-        return HFGenerator(directory, name=TINY, config=config)
+        return HFGenerator(tiny_model(), name=TINY, config=config)
     if name in KNOWN_MODELS:
         return HFGenerator(cached_path(name), name=name, config=config)
     path = Path(name).expanduser()

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from elm_core.errors import ElmError
-from elm_core.models import KNOWN_MODELS, SamplingConfig, cache_dir, cached_models, pull
+from elm_core.models import KNOWN_MODELS, TINY, SamplingConfig, cache_dir, cached_models, pull, tiny_model
 from services.cli._common import console, fail
 
 model_app = typer.Typer(
@@ -31,12 +31,12 @@ ModelOpt = Annotated[
 
 @model_app.command("pull")
 def pull_command(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(KNOWN_MODELS)}.")],
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join([*KNOWN_MODELS, TINY])}.")],
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
 ) -> None:
-    """Fetch a known model into the cache (verified, converted once to safetensors)."""
+    """Fetch a known model into the cache (verified, converted once to safetensors); `tiny` is built there."""
     try:
-        path = pull_with_progress(name, force=force)
+        path = tiny_model() if name == TINY else pull_with_progress(name, force=force)
     except ElmError as e:
         raise fail(str(e)) from e
     console.print(f"{name} is ready at {path}")

@@ -17,6 +17,7 @@ serve_app = typer.Typer(
 )
 
 HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOpt = Annotated[int, typer.Option(envvar="ELM_PORT", help="gRPC port.")]
 MetricsOpt = Annotated[
     int | None,
     typer.Option(help="Port of the Prometheus /metrics endpoint; default the gRPC port + 1000; 0 = none."),
@@ -38,7 +39,7 @@ def _run(service: str, start: Callable[[int | None], RunningServer], port: int, 
 
 @serve_app.command("coordinator")
 def coordinator(
-    port: Annotated[int, typer.Option(help="gRPC port.")] = 50051,
+    port: PortOpt = 50051,
     host: HostOpt = "[::]",
     data: Annotated[Path, typer.Option(envvar="ELM_DATA", help="Store and seeds directory.")] = Path(
         "elm-data"
@@ -75,7 +76,7 @@ def coordinator(
 
 @serve_app.command("evaluator")
 def evaluator(
-    port: Annotated[int, typer.Option(help="gRPC port.")] = 50052,
+    port: PortOpt = 50052,
     host: HostOpt = "[::]",
     workers: Annotated[
         int | None,
@@ -106,7 +107,7 @@ def evaluator(
 
 @serve_app.command("model")
 def model(
-    port: Annotated[int, typer.Option(help="gRPC port.")] = 50053,
+    port: PortOpt = 50053,
     host: HostOpt = "[::]",
     model_name: Annotated[
         str | None,
@@ -138,7 +139,7 @@ def model(
 
 @serve_app.command("trainer")
 def trainer(
-    port: Annotated[int, typer.Option(help="gRPC port.")] = 50054,
+    port: PortOpt = 50054,
     host: HostOpt = "[::]",
     store: Annotated[
         Path, typer.Option(envvar="ELM_STORE", help="The coordinator's store (its DATA/coordinator.sqlite).")
