@@ -25,7 +25,7 @@ from typing import Any
 from elm_core.errors import BackendUnavailableError, InvalidRequestError, InvalidWalkerError, StateError
 from elm_core.sandbox import _zygote
 from elm_core.sandbox._config import ExecutionResult, Layer, Outcome, SandboxConfig
-from elm_core.sandbox._seccomp import compile_filter
+from elm_core.sandbox._seccomp import compile_filter, self_pid_offsets
 from elm_core.sodarace import Walker
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -90,7 +90,9 @@ class Sandbox:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}, cwd="/", close_fds=True,
         )  # fmt: skip
         c = self.config
-        settings = {"bpf_hex": self._filter_hex, "uid": c.sandbox_uid, "gid": c.sandbox_gid,
+        bpf = bytes.fromhex(self._filter_hex)
+        settings = {"bpf_hex": self._filter_hex, "self_pid_offsets": self_pid_offsets(bpf) if bpf else [],
+                    "uid": c.sandbox_uid, "gid": c.sandbox_gid,
                     "cpu_time_s": c.cpu_time_s, "memory_mb": c.memory_mb, "open_files": c.open_files,
                     "processes": c.processes, "output_limit_bytes": c.output_limit_bytes,
                     "result_limit_bytes": c.result_limit_bytes, "wall_time_s": c.wall_time_s}  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import tempfile
 
 from elm_core.errors import StateError
@@ -22,7 +23,13 @@ KILLED_SYSCALLS = (
     "swapon", "swapoff", "personality", "creat", "truncate", "rename", "renameat", "renameat2",
     "unlink", "unlinkat", "rmdir", "mkdir", "mkdirat", "link", "linkat", "symlink", "symlinkat",
     "chmod", "fchmodat", "chown", "fchownat", "lchown", "mknod", "mknodat", "setsid", "setpgid",
+    "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open", "pidfd_send_signal", "pidfd_getfd",
 )  # fmt: skip
+
+# Signals go to the program itself only, so that it cannot stop the zygote or the service even where it
+# runs under their uid (in a non-root container). libseccomp cannot compare with the caller's pid: the
+# filter is compiled once with this stand-in, and each child writes its own pid over it (self_pid_offsets).
+SELF_PID_STAND_IN = 0x7E5E1F00
 
 _AF_UNIX = 1
 _CLONE_THREAD = 0x00010000
@@ -38,6 +45,8 @@ def compile_filter() -> bytes:
     for name in KILLED_SYSCALLS:
         policy.add_rule(seccomp.KILL_PROCESS, name)
     policy.add_rule(seccomp.KILL_PROCESS, "socket", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+    for name in ("kill", "tgkill"):
+        policy.add_rule(seccomp.KILL_PROCESS, name, seccomp.Arg(0, seccomp.NE, SELF_PID_STAND_IN))
     # clone is allowed only for threads; clone3 cannot be inspected, so it fails and libc falls back to clone
     policy.add_rule(seccomp.KILL_PROCESS, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_THREAD, 0))
     policy.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
@@ -50,3 +59,15 @@ def compile_filter() -> bytes:
         policy.export_bpf(sink)
         sink.seek(0)
         return sink.read()
+
+
+def self_pid_offsets(bpf: bytes) -> list[int]:
+    """Byte offsets of the instructions' constants (`k`) that hold SELF_PID_STAND_IN."""
+    offsets = [
+        at + 4
+        for at in range(0, len(bpf), 8)
+        if struct.unpack_from("=I", bpf, at + 4)[0] == SELF_PID_STAND_IN
+    ]
+    if not offsets:
+        raise StateError("the compiled seccomp filter has no pid to fill in")
+    return offsets

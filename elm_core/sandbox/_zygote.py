@@ -200,6 +200,9 @@ def _apply_layers(settings, scratch, result_w, output_w, devnull):
     sys.dont_write_bytecode = True
     if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "no_new_privs")
+    if settings["seccomp"]:
+        for offset in settings["self_pid_offsets"]:  # see SELF_PID_STAND_IN in _seccomp.py
+            struct.pack_into("=I", settings["filter_buffer"], offset, os.getpid())
     if settings["seccomp"] and _libc.prctl(
         _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(settings["fprog"]), 0, 0
     ):

@@ -559,6 +559,12 @@ UNBOUNDED_RECURSION = attack("def down(n):\n    return down(n + 1)\n\ndown(0)")
 SETUID_ROOT = attack('import os\nos.setuid(0)\nraise RuntimeError(f"setuid(0) succeeded: uid {os.getuid()}")')
 SETRESUID_ROOT = attack('import os\nos.setresuid(0, 0, 0)\nraise RuntimeError("setresuid succeeded")')
 KILL_PARENT = attack("import os\nimport signal\nos.kill(os.getppid(), signal.SIGKILL)")
+# signal 0 only probes, so these harm nothing even where the sandbox would let them through
+SIGNAL_PID_1 = attack('import os\nos.kill(1, 0)\nraise RuntimeError("signalling pid 1 was not stopped")')
+SIGNAL_EVERY_PROCESS = attack('import os\nos.kill(-1, 0)\nraise RuntimeError("kill(-1) was not stopped")')
+PIDFD_OF_PARENT = attack(
+    'import os\nos.pidfd_open(os.getppid())\nraise RuntimeError("pidfd_open was not stopped")'
+)
 UNSHARE = raw_syscall("unshare", str(0x10000000 | 0x40000000))  # CLONE_NEWUSER | CLONE_NEWNET
 SETNS = raw_syscall("setns", "-1", "0")
 PTRACE = raw_syscall("ptrace", "0", "0", "0", "0")  # PTRACE_TRACEME

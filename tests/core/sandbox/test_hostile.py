@@ -280,7 +280,11 @@ HOSTILE = [
     # 26
     case("setuid-root", P.SETUID_ROOT, Outcome.PROGRAM_ERROR, Outcome.FORBIDDEN_OPERATION),
     case("setresuid-root", P.SETRESUID_ROOT, Outcome.PROGRAM_ERROR, Outcome.FORBIDDEN_OPERATION),
-    case("kill-zygote", P.KILL_PARENT, Outcome.PROGRAM_ERROR, says="PermissionError", needs_uid=True),
+    # signals reach the program itself only, even under the zygote's uid (as in a non-root container)
+    case("kill-zygote", P.KILL_PARENT, Outcome.FORBIDDEN_OPERATION),
+    case("signal-pid-1", P.SIGNAL_PID_1, Outcome.FORBIDDEN_OPERATION),
+    case("signal-every-process", P.SIGNAL_EVERY_PROCESS, Outcome.FORBIDDEN_OPERATION),
+    case("pidfd-of-zygote", P.PIDFD_OF_PARENT, Outcome.FORBIDDEN_OPERATION),
     case("unshare", P.UNSHARE, Outcome.FORBIDDEN_OPERATION),
     case("setns", P.SETNS, Outcome.FORBIDDEN_OPERATION),
     case("ptrace", P.PTRACE, Outcome.FORBIDDEN_OPERATION),
@@ -709,6 +713,9 @@ REFERENCE_CASES: dict[int, list[str]] = {
         "setuid-root",
         "setresuid-root",
         "kill-zygote",
+        "signal-pid-1",
+        "signal-every-process",
+        "pidfd-of-zygote",
         "unshare",
         "setns",
         "ptrace",
