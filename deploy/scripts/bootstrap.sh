@@ -88,6 +88,13 @@ set_env() {
   mv "$file.tmp" "$file"
 }
 
+# Where this machine's pip trusts a CA bundle of its own (HTTPS through a local certificate authority), the
+# model-pull container needs it too: compose hands it over as a secret.
+record_pip_cert() {
+  local cert=${PIP_CERT:-$("$PYTHON" -m pip config get global.cert 2>/dev/null || true)}
+  if [ -n "$cert" ] && [ -f "$cert" ]; then set_env ELM_PIP_CERT "$cert"; log "pip CA bundle: $cert"; fi
+}
+
 ensure_wheelhouse() {
   local dir=$ROOT/deploy/docker/wheelhouse stamp key
   stamp=$dir/.built-for
@@ -107,6 +114,7 @@ ensure_compose
 base=$(ensure_base_image)
 set_env ELM_BASE_IMAGE "$base"
 log "base image: $base"
+record_pip_cert
 ensure_wheelhouse
 if [ "$BUILD" = 1 ]; then
   log "images: docker compose build"
