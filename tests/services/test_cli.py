@@ -132,3 +132,12 @@ def test_sandbox_doctor_lists_every_layer():
     layers = json.loads(result.stdout)
     assert set(layers) == {layer.value for layer in Layer}
     assert layers["seccomp"]["active"] is True  # libseccomp is a dependency; the kernel allows filters
+
+
+def test_model_pull_tiny_builds_it_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELM_MODEL_CACHE", str(tmp_path))
+    result = runner.invoke(app, ["model", "pull", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "tiny" / "config.json").is_file() and "tiny is ready" in result.stdout
+    again = runner.invoke(app, ["model", "pull", "tiny"])  # already there: nothing to do
+    assert again.exit_code == 0 and "tiny is ready" in again.stdout
