@@ -13,6 +13,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -66,6 +67,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._filter_hex = _compiled_filter_hex()
         self._process: subprocess.Popen[bytes] | None = None
+        self._scratch_root = ""
         self.layers = self._start()
         missing = sorted(str(layer) for layer in self.config.required_layers if not self.layers[layer][0])
         if missing:
@@ -102,9 +104,11 @@ class Sandbox:
         except (OSError, EOFError, TimeoutError, ValueError) as e:
             self._stop()
             raise BackendUnavailableError(f"the sandbox zygote did not start: {e}") from e
-        return {
+        layers = {
             Layer(name): (bool(active), str(detail)) for name, (active, detail) in reply["layers"].items()
         }
+        self._scratch_root = layers[Layer.SCRATCH_DIRECTORY][1]
+        return layers
 
     def run(self, source: str | bytes) -> ExecutionResult:
         """Runs one program. Raises InvalidRequestError for unusable text; everything else is a result."""
@@ -191,6 +195,9 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._scratch_root:  # a zygote that was killed could not remove its scratch directory itself
+            shutil.rmtree(self._scratch_root, ignore_errors=True)
+            self._scratch_root = ""
 
     def close(self) -> None:
         with self._lock:

@@ -403,7 +403,8 @@ def main():
     devnull = os.open(os.devnull, os.O_RDONLY)
     settings = read_frame(0)
     settings["max_fd"] = os.sysconf("SC_OPEN_MAX")
-    settings["scratch_root"] = f"/tmp/elm-sandbox-{os.getpid()}"
+    # unguessable: neither a killed zygote's leftover (same pid) nor a name planted by another user collides
+    settings["scratch_root"] = f"/tmp/elm-sandbox-{os.getpid()}-{os.urandom(4).hex()}"
     os.mkdir(settings["scratch_root"], 0o711)
     try:
         write_frame(1, {"layers": set_up(settings, devnull)})

@@ -95,3 +95,12 @@ def test_a_required_layer_the_host_lacks_is_a_startup_error(monkeypatch):
         assert degraded.run("import os\ndef make_walker():\n    os.system('true')\n").status.value != "OK"
     with pytest.raises(StateError, match="seccomp"):
         Sandbox(SandboxConfig(required_layers=frozenset({Layer.SECCOMP})))
+
+
+def test_each_zygote_has_its_own_scratch_root_and_a_killed_ones_is_removed():
+    with Sandbox() as first, Sandbox() as second:
+        roots = [s.layers[Layer.SCRATCH_DIRECTORY][1] for s in (first, second)]
+        assert roots[0] != roots[1] and all(os.path.isdir(r) for r in roots)
+        os.kill(first.zygote_pid, 9)  # no chance to clean up after itself
+        first._process.wait()
+    assert not any(os.path.exists(r) for r in roots)
