@@ -20,20 +20,19 @@ import os
 import platform
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from grpc_bench import THREADS, seed_batches, throughput  # beside this script: the same workload
 from rich.console import Console
 from rich.table import Table
 
 from elm_core.evaluation import Evaluator
-from elm_core.sodarace import SEED_NAMES, seed_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "elm-bench"
 IMAGES = ["elm-evaluator:dev", "elm-coordinator:dev", "elm-model-server:dev", "elm-trainer:dev"]
-BATCH, CALLERS = 8, 2  # FLEET_THROUGHPUT has the same 2 callers
+CALLERS = THREADS  # FLEET_THROUGHPUT has the same 2 callers
 
 # Runs in the coordinator's container: programs/s of the fleet on the batches given on stdin.
 FLEET_THROUGHPUT = """
@@ -77,20 +76,6 @@ def cold_up_s() -> float:
     return time.perf_counter() - started
 
 
-def seed_batches(batches: int) -> list[list[str]]:
-    sources = [seed_source(name) for name in SEED_NAMES]
-    return [[sources[(b * BATCH + i) % len(sources)] for i in range(BATCH)] for b in range(batches)]
-
-
-def embedded_throughput(evaluator: Evaluator, batches: list[list[str]]) -> float:
-    with ThreadPoolExecutor(CALLERS) as pool:
-        started = time.perf_counter()
-        results = [r for batch in pool.map(evaluator.evaluate, batches) for r in batch]
-        elapsed = time.perf_counter() - started
-    assert all(r.ok for r in results)
-    return len(results) / elapsed
-
-
 def fleet_throughput(batches: list[list[str]]) -> float:
     payload = json.dumps([batches, seed_batches(CALLERS)])
     out = compose("exec", "-T", "coordinator", "python3", "-c", FLEET_THROUGHPUT, input=payload)
@@ -113,9 +98,9 @@ def main() -> None:
         batches = seed_batches(args.batches)
         rates: dict[str, list[float]] = {"embedded": [], "containers": []}
         with Evaluator(workers=args.workers) as evaluator:
-            embedded_throughput(evaluator, seed_batches(CALLERS))
+            throughput(evaluator.evaluate, seed_batches(CALLERS))
             for _ in range(args.rounds):
-                rates["embedded"].append(embedded_throughput(evaluator, batches))
+                rates["embedded"].append(throughput(evaluator.evaluate, batches))
                 rates["containers"].append(fleet_throughput(batches))
     finally:
         compose("down", "--volumes", "--timeout", "5")
