@@ -19,18 +19,21 @@ from elm_core.mutation._factory import OPERATORS, build_mutator
 from elm_core.mutation._gp import EDIT_KINDS, GPMutator
 from elm_core.mutation._llm import SODARACE_MESSAGES, LLMMutator, MutationConfig
 from elm_core.mutation._prompts import PromptStyle
-from elm_core.mutation._types import Child, MutationOutcome, Mutator
+from elm_core.mutation._types import AST_LOCK, PAPER, Child, ChildRequest, MutationOutcome, Mutator, Request, as_request
 
 __all__ = [
+    "AST_LOCK",
     "BUGFIX_MESSAGE",
     "BUGFIX_TASK",
     "EDIT_KINDS",
     "OPERATORS",
+    "PAPER",
     "PAPER_SUCCESS_RATES",
     "PARITY_PROGRAM",
     "SODARACE_MESSAGES",
     "BugfixRow",
     "Child",
+    "ChildRequest",
     "GPMutator",
     "LLMMutator",
     "MutationConfig",
@@ -38,7 +41,9 @@ __all__ = [
     "Mutator",
     "PatchResult",
     "PromptStyle",
+    "Request",
     "apply_diff",
+    "as_request",
     "buggy_parity",
     "build_mutator",
     "run_bugfix",

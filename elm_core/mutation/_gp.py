@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from elm_core.errors import ConfigError
-from elm_core.mutation._types import AST_LOCK, Child, MutationOutcome
+from elm_core.mutation._types import AST_LOCK, Child, MutationOutcome, Request, as_request
 
 EDIT_KINDS = ("constant", "operator", "duplicate", "delete", "rename")
 ENTRY_POINT = "make_walker"  # `delete` never removes this function (at module level) or its returns
@@ -61,9 +61,10 @@ class GPMutator:
         self.edits_per_child = edits_per_child
         self.edit_weights = _checked_weights(edit_weights)
 
-    def mutate(self, parents: Sequence[str], rng: np.random.Generator) -> list[Child]:
+    def mutate(self, requests: Sequence[Request], rng: np.random.Generator) -> list[Child]:
+        """One random edit of each request's parent; instructions and other programs are not for GP."""
         with AST_LOCK:
-            return [self._child(parent, rng) for parent in parents]
+            return [self._child(as_request(request).parent, rng) for request in requests]
 
     def _child(self, parent: str, rng: np.random.Generator) -> Child:
         try:

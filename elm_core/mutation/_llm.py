@@ -18,7 +18,7 @@ from elm_core.mutation._prompts import (
     parse_output,
     stop_sequences,
 )
-from elm_core.mutation._types import Child
+from elm_core.mutation._types import Child, Request, as_request
 
 # The commit messages of the paper's Sodarace runs, with their sampling probabilities.
 SODARACE_MESSAGES = (
@@ -53,37 +53,32 @@ class LLMMutator:
         stops = tuple(dict.fromkeys(self.config.sampling.stop + stop_sequences(self.config.style)))
         self._sampling = dataclasses.replace(self.config.sampling, stop=stops)
 
-    def mutate(
-        self, parents: Sequence[str], rng: np.random.Generator, *, messages: Sequence[str] | None = None
-    ) -> list[Child]:
-        """One child per parent. `messages`, when given, holds one commit message per parent; an empty one
-        (and every one when `messages` is None) is drawn from the config's table."""
-        if not parents:
+    def mutate(self, requests: Sequence[Request], rng: np.random.Generator) -> list[Child]:
+        """One child per request; a request without an instruction gets a message drawn from the table."""
+        if not requests:
             return []
-        if messages is not None and len(messages) != len(parents):
-            raise ConfigError(
-                f"messages must hold one message per parent ({len(parents)}), got {len(messages)}"
-            )
+        asked = [as_request(r) for r in requests]
         texts = [text for text, _ in self.config.messages]
         weights = [weight for _, weight in self.config.messages]
-        drawn = [texts[i] for i in rng.choice(len(texts), size=len(parents), p=weights)]
-        messages = drawn if messages is None else [m or d for m, d in zip(messages, drawn, strict=True)]
+        drawn = [texts[i] for i in rng.choice(len(texts), size=len(asked), p=weights)]
+        messages = [r.instruction or d for r, d in zip(asked, drawn, strict=True)]
         style, task = self.config.style, self.config.task
-        prompts = [build_prompt(style, p, m, task) for p, m in zip(parents, messages, strict=True)]
+        prompts = [build_prompt(style, r.parent, m, task, r.others) for r, m in zip(asked, messages, strict=True)]
         generations = self.generator.generate(prompts, self._sampling, seed=int(rng.integers(2**31)))
         children = []
-        for parent, message, generation in zip(parents, messages, generations, strict=True):
-            parsed = parse_output(self.config.style, parent, generation)
+        for request, message, generation in zip(asked, messages, generations, strict=True):
+            parsed = parse_output(self.config.style, request.parent, generation)
             children.append(
                 Child(
-                    parent=parent,
+                    parent=request.parent,
                     source=parsed.source,
                     outcome=parsed.outcome,
-                    operator=self.name,
+                    operator=request.operator,
                     style=self.config.style.value,
                     message=message,
                     raw_output=generation.text,
                     detail=parsed.detail,
+                    generated_tokens=generation.completion_tokens,
                 )  # fmt: skip
             )
         return children

@@ -5,6 +5,9 @@
 - `instruct`: a chat prompt asking an instruction model for a unified diff in a ```diff block (a whole
   program in a ```python block is accepted too: small instruction models often answer that way).
 - `rewrite`: a chat prompt asking for the whole new program.
+
+A request with other programs (crossover) shows them before the parent: as further files in the diff layout,
+as numbered programs in the chat layouts, asking for a walker that combines them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import ast
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from elm_core.models import Generation, Prompt
@@ -60,12 +64,22 @@ class Parsed:
     detail: str = ""
 
 
-def build_prompt(style: PromptStyle, parent: str, message: str, task: Task = SODARACE_TASK) -> Prompt:
-    """The prompt asking for `message` (a commit message / instruction) applied to `parent`."""
+def build_prompt(
+    style: PromptStyle, parent: str, message: str, task: Task = SODARACE_TASK, others: Sequence[str] = ()
+) -> Prompt:
+    """The prompt asking for `message` (a commit message / instruction) applied to `parent`, with `others`
+    shown as programs to draw from. The task text comes first so that prompts share their longest prefix."""
     if style is PromptStyle.DIFF:
-        return Prompt(text=f"<NME> {task.file_name}\n<BEF> {parent}\n<MSG> {message}\n<DFF>")
+        context = "".join(f"<NME> other_{k}.py\n<BEF> {other}\n" for k, other in enumerate(others, 1))
+        return Prompt(text=f"{context}<NME> {task.file_name}\n<BEF> {parent}\n<MSG> {message}\n<DFF>")
     ask = _INSTRUCT if style is PromptStyle.INSTRUCT else _REWRITE
-    user = f"{task.description}\n\n```python\n{parent.rstrip()}\n```\n\n{message} Make a real change. {ask}"
+    programs = [*others, parent]
+    if others:
+        shown = "\n\n".join(f"Program {k}:\n```python\n{p.rstrip()}\n```" for k, p in enumerate(programs, 1))
+        change = f"Change program {len(programs)}. {message}"
+    else:
+        shown, change = f"```python\n{parent.rstrip()}\n```", message
+    user = f"{task.description}\n\n{shown}\n\n{change} Make a real change. {ask}"
     return Prompt(messages=(("system", SYSTEM), ("user", user)))
 
 

@@ -24,6 +24,7 @@ class MutationOutcome(enum.StrEnum):
     EMPTY_OUTPUT = "EMPTY_OUTPUT"
     UNCHANGED = "UNCHANGED"  # the child is the parent
     TRUNCATED = "TRUNCATED"  # generation hit the token limit before the change was complete
+    DUPLICATE = "DUPLICATE"  # the child's program was already evaluated in this run: not evaluated again
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,20 +34,44 @@ class Child:
     parent: str
     source: str | None
     outcome: MutationOutcome
-    operator: str  # "llm" or "gp"
+    operator: str  # "paper", "directed" or "crossover" for the LLM (see ChildRequest); "gp"
     style: str  # prompt style for the LLM ("diff", "instruct", "rewrite"); the GP operator's edit kind
     message: str = ""  # the commit message / instruction the child was asked for
     raw_output: str = ""  # what the model wrote (or a description of the GP edit)
     detail: str = ""  # why it failed, for people
+    generated_tokens: int = 0  # what the model wrote for it, in tokens (0 for GP)
 
     @property
     def ok(self) -> bool:
         return self.outcome is MutationOutcome.OK
 
 
+PAPER = "paper"  # the LLM asked with a commit message from the paper's table
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChildRequest:
+    """What one child is asked to be: a change of `parent` as `instruction` says (empty: a message from the
+    mutator's own table), drawing on the programs in `others` when there are any (crossover). `operator`
+    names whoever chose the request and is what the mutation log records."""
+
+    parent: str
+    instruction: str = ""
+    others: tuple[str, ...] = ()
+    operator: str = PAPER
+
+
+Request = str | ChildRequest  # a plain program is a request for a change from the mutator's own table
+
+
+def as_request(request: Request) -> ChildRequest:
+    return ChildRequest(parent=request) if isinstance(request, str) else request
+
+
 class Mutator(Protocol):
-    """Turns parent programs into children: one `Child` per parent, in order, never raising for bad output."""
+    """Turns requests (or parent programs) into children: one `Child` per request, in order, never raising
+    for bad output. Operators that take no instructions (GP) change the parent alone."""
 
     name: str
 
-    def mutate(self, parents: Sequence[str], rng: np.random.Generator) -> list[Child]: ...
+    def mutate(self, requests: Sequence[Request], rng: np.random.Generator) -> list[Child]: ...

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import hashlib
 import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from elm_core.evaluation import EvalResult
-from elm_core.mutation import Child
+from elm_core.mutation import AST_LOCK, Child, MutationOutcome
 from elm_core.qd._archive import ArchiveBase, Elite
 from elm_core.qd._metrics import archive_metrics
 from elm_core.qd._ports import Store
 from elm_core.sandbox import Outcome
 from elm_core.store import BatchRecord, EliteRecord, IndividualRecord, MetricsRecord, MutationRecord
+
+
+_PAGE = 5000
+
+
+def program_key(source: str) -> bytes:
+    """Equal for two programs that differ only in comments, docstring-free layout and whitespace: the digest
+    of the program's syntax tree as Python prints it back, or of its non-blank, comment-free lines when it
+    does not parse."""
+    try:
+        with AST_LOCK:
+            text = ast.unparse(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        lines = (line.split("#", 1)[0].strip() for line in source.splitlines())
+        text = "\n".join(line for line in lines if line)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,8 @@ class BatchBuilder:
         self._next_id = 0
         self._elapsed_before = 0.0  # wall time of earlier sessions of this run
         self._started = time.perf_counter()
+        self._seen: set[bytes] = set()  # program_key of every program evaluated in this run
+        self._seen_lock = threading.Lock()  # pipelined batches check their children at the same time
 
     def restore(self) -> None:
         """Rebuilds the archive and counters from what the store has committed."""
@@ -44,6 +66,27 @@ class BatchBuilder:
         history = self.store.metrics(self.run_id)
         self._elapsed_before = history[-1].elapsed_s if history else 0.0
         self._started = time.perf_counter()
+        self._seen, read = set(), 0
+        while page := self.store.individuals(self.run_id, limit=_PAGE, offset=read):
+            self._seen.update(program_key(record.source) for record in page)
+            read += len(page)
+
+    def source(self, individual_id: int) -> str:
+        """An elite's program text."""
+        return self._sources[individual_id]
+
+    def unless_seen(self, child: Child) -> Child:
+        """The child, or a DUPLICATE without a program when the same program (up to comments and layout)
+        was already evaluated in this run, or by an earlier child of the batches in flight."""
+        if child.source is None:
+            return child
+        key = program_key(child.source)
+        with self._seen_lock:
+            if key not in self._seen:
+                self._seen.add(key)
+                return child
+        detail = "the same program (up to comments and layout) was already evaluated in this run"
+        return dataclasses.replace(child, source=None, outcome=MutationOutcome.DUPLICATE, detail=detail)
 
     def parents(self, elites: Sequence[Elite]) -> list[Parent]:
         return [Parent(e.individual_id, self._sources[e.individual_id], e.fitness) for e in elites]
@@ -53,6 +96,8 @@ class BatchBuilder:
     ) -> BatchRecord:
         individuals, elites = [], {}
         for source, result in zip(sources, results, strict=True):
+            with self._seen_lock:
+                self._seen.add(program_key(source))
             record, elite = self._individual(batch, None, source, result)
             individuals.append(record)
             if elite is not None:
@@ -111,9 +156,11 @@ class BatchBuilder:
             run_id=self.run_id, batch=batch, parent_id=parent.individual_id,
             child_id=record.individual_id if record is not None else None, operator=child.operator,
             style=child.style, message=child.message, raw_output=child.raw_output,
-            mutation_outcome=child.outcome.value, applied=child.ok,
+            mutation_outcome=child.outcome.value,
+            applied=child.ok or child.outcome is MutationOutcome.DUPLICATE,
             ran=result is not None and result.execution is Outcome.OK, inserted=inserted,
             fitness_delta=None if fitness is None else fitness - parent.fitness,
+            generated_tokens=child.generated_tokens,
         )  # fmt: skip
 
     def _batch(self, batch: int, individuals: list[IndividualRecord], mutations: list[MutationRecord],

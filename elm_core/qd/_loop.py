@@ -20,11 +20,12 @@ import numpy as np
 
 from elm_core.errors import ConfigError, StateError
 from elm_core.evaluation import EvalResult
-from elm_core.mutation import Child, Mutator
+from elm_core.mutation import Child, ChildRequest, Mutator
 from elm_core.qd._archive import ArchiveBase, GridArchive
 from elm_core.qd._batch import BatchBuilder, Parent
 from elm_core.qd._config import ArchiveConfig
 from elm_core.qd._cvt import CVTArchive
+from elm_core.qd._operators import OperatorMix, OperatorPlanner
 from elm_core.qd._ports import Evaluator, Store
 from elm_core.qd._selectors import ParentSelector, UniformSelector
 from elm_core.store import BatchRecord, MetricsRecord, RunStatus
@@ -84,12 +85,13 @@ class MapElites:
 
     def __init__(self, *, run_id: str, store: Store, mutator: Mutator, evaluator: Evaluator,
                  archive_config: ArchiveConfig, loop_config: LoopConfig, seed_sources: Sequence[str] = (),
-                 selector: ParentSelector | None = None,
+                 selector: ParentSelector | None = None, operators: OperatorMix | None = None,
                  on_batch: Callable[[MetricsRecord], None] | None = None) -> None:  # fmt: skip
         self.run_id, self.store, self.mutator, self.evaluator = run_id, store, mutator, evaluator
         self.config, self.archive_config = loop_config, archive_config
         self.seed_sources = list(seed_sources)
         self.selector = selector or UniformSelector()
+        self.planner = OperatorPlanner(operators or OperatorMix(), self.selector)
         self.on_batch = on_batch or (lambda metrics: None)
         self.archive = make_archive(archive_config)
         self.stats = LoopStats()
@@ -187,15 +189,21 @@ class MapElites:
         started = time.perf_counter()
         batch, self._next_batch = self._next_batch, self._next_batch + 1
         rng = np.random.default_rng([self._seed, batch])
-        parents = self._builder.parents(self.selector.select(self.archive, size, rng))
-        future = pool.submit(self._mutate_and_evaluate, [p.source for p in parents], rng)
+        planned = self.planner.plan(self.archive, size, rng)
+        parents = self._builder.parents([p.parent for p in planned])
+        requests = [
+            ChildRequest(parent=parent.source, instruction=p.instruction, operator=p.operator,
+                         others=tuple(self._builder.source(e.individual_id) for e in p.others))
+            for parent, p in zip(parents, planned, strict=True)
+        ]  # fmt: skip
+        future = pool.submit(self._mutate_and_evaluate, requests, rng)
         self.stats.loop_s += time.perf_counter() - started
         return _InFlight(batch, parents, future)
 
     def _mutate_and_evaluate(
-        self, sources: list[str], rng: np.random.Generator
+        self, requests: list[ChildRequest], rng: np.random.Generator
     ) -> tuple[list[Child], list[EvalResult]]:
-        children = self.mutator.mutate(sources, rng)
+        children = [self._builder.unless_seen(child) for child in self.mutator.mutate(requests, rng)]
         programs = [c.source for c in children if c.source is not None]
         return children, self.evaluator.evaluate(programs)
 

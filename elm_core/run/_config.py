@@ -11,8 +11,8 @@ from typing import Any
 
 from elm_core.errors import ConfigError
 from elm_core.models import BACKENDS, SamplingConfig
-from elm_core.mutation import OPERATORS
-from elm_core.qd import ArchiveConfig, LoopConfig
+from elm_core.mutation import OPERATORS, PAPER
+from elm_core.qd import ArchiveConfig, LoopConfig, OperatorMix
 from elm_core.sodarace import SimConfig
 
 
@@ -56,6 +56,7 @@ class RunConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+    operators: OperatorMix = field(default_factory=OperatorMix)  # the LLM's mix; GP ignores it
     finetune: FinetuneRounds = field(default_factory=FinetuneRounds)
 
     def __post_init__(self) -> None:
@@ -68,14 +69,19 @@ class RunConfig:
         if self.evaluator_workers < 1:
             raise ConfigError(f"evaluator_workers must be >= 1, got {self.evaluator_workers}")
 
+    def operator_mix(self) -> OperatorMix:
+        """The mix the loop plans with: the configured one for the LLM; GP takes no instructions."""
+        return self.operators if self.operator == "llm" else OperatorMix.only(PAPER)
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RunConfig:
-        """From parsed TOML/JSON: top-level fields plus [sampling], [archive], [loop], [finetune] tables."""
+        """From parsed TOML/JSON: top-level fields plus [sampling], [archive], [loop], [operators] and
+        [finetune] tables."""
         sections = {"sampling": SamplingConfig, "archive": ArchiveConfig, "loop": LoopConfig,
-                    "finetune": FinetuneRounds}  # fmt: skip
+                    "operators": OperatorMix, "finetune": FinetuneRounds}  # fmt: skip
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

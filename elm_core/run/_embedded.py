@@ -89,7 +89,8 @@ def execute_run(
         (run,) = store.list_runs()
         loop = MapElites(run_id=run.run_id, store=store, mutator=mutator, evaluator=evaluator,
                          archive_config=config.archive, loop_config=config.loop,
-                         seed_sources=seed_programs(config.seeds), on_batch=on_batch)  # fmt: skip
+                         seed_sources=seed_programs(config.seeds), operators=config.operator_mix(),
+                         on_batch=on_batch)  # fmt: skip
         if on_start is not None:
             on_start(loop)
         status = loop.run()

@@ -15,6 +15,7 @@ from elm_core.store._records import (
     JobStatus,
     MetricsRecord,
     MutationRecord,
+    OperatorStats,
     RunRecord,
     RunStatus,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "JobStatus",
     "MetricsRecord",
     "MutationRecord",
+    "OperatorStats",
     "RunExport",
     "RunRecord",
     "RunStatus",

@@ -81,9 +81,31 @@ class MutationRecord:
     ran: bool
     inserted: bool
     fitness_delta: float | None  # child fitness minus parent fitness
+    generated_tokens: int = 0  # what the model wrote for this mutation, in tokens (0 for GP)
 
     def __post_init__(self) -> None:
         _require_not_nan("fitness_delta", self.fitness_delta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorStats:
+    """What one mutation operator earned over a run: calls, and how many of them applied, ran, entered the
+    archive, or were duplicates of programs already evaluated; the tokens the model wrote for them."""
+
+    operator: str
+    mutations: int
+    applied: int
+    ran: int
+    inserted: int
+    duplicates: int
+    generated_tokens: int
+
+    def fraction(self, count: int) -> float:
+        return count / self.mutations if self.mutations else 0.0
+
+    @property
+    def tokens_per_inserted(self) -> float | None:
+        return self.generated_tokens / self.inserted if self.inserted else None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -141,7 +141,10 @@ _V2 = (
     "CREATE INDEX training_jobs_status ON training_jobs (status)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# What the model wrote for each mutation, in tokens (0 for GP and for logs from before v3).
+_V3 = ("ALTER TABLE mutations ADD COLUMN generated_tokens INTEGER NOT NULL DEFAULT 0",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -34,6 +34,7 @@ from elm_core.store._records import (
     JobStatus,
     MetricsRecord,
     MutationRecord,
+    OperatorStats,
     RunRecord,
     RunStatus,
 )
@@ -51,7 +52,7 @@ _INDIVIDUAL_COLUMNS = (
 )
 _MUTATION_COLUMNS = (
     "run_id, batch, seq, parent_id, child_id, operator, style, message, raw_output, mutation_outcome, "
-    "applied, ran, inserted, fitness_delta"
+    "applied, ran, inserted, fitness_delta, generated_tokens"
 )
 _METRICS_COLUMNS = (
     "run_id, batch, evaluations, filled, coverage, qd_score, max_fitness, applied_fraction, ran_fraction, "
@@ -108,6 +109,11 @@ _SELECT_METRICS = f"SELECT {_METRICS_COLUMNS} FROM metrics WHERE run_id = ? ORDE
 _SELECT_OUTCOME_COUNTS = """
 SELECT mutation_outcome, COUNT(*) FROM mutations WHERE run_id = ? GROUP BY mutation_outcome
 ORDER BY mutation_outcome
+"""
+_SELECT_OPERATOR_STATS = """
+SELECT operator, COUNT(*), SUM(applied), SUM(ran), SUM(inserted), SUM(mutation_outcome = 'DUPLICATE'),
+    SUM(generated_tokens)
+FROM mutations WHERE run_id = ? GROUP BY operator ORDER BY operator
 """
 _SELECT_NEXT_INDIVIDUAL_ID = "SELECT COALESCE(MAX(individual_id) + 1, 0) FROM individuals WHERE run_id = ?"
 # From the individual up its parents (depth 0, 1, ...), returned seed first.
@@ -264,6 +270,12 @@ class SQLiteStore:
         return {
             outcome: count for outcome, count in self._read_run(run_id, _SELECT_OUTCOME_COUNTS, (run_id,))
         }
+
+    def operator_stats(self, run_id: str) -> list[OperatorStats]:
+        """Per mutation operator (paper, directed, crossover, gp): calls, applied, ran, inserted, tokens."""
+        rows = self._read_run(run_id, _SELECT_OPERATOR_STATS, (run_id,))
+        return [OperatorStats(operator=r[0], mutations=r[1], applied=r[2], ran=r[3], inserted=r[4],
+                              duplicates=r[5], generated_tokens=r[6]) for r in rows]  # fmt: skip
 
     def next_individual_id(self, run_id: str) -> int:
         next_id: int = self._read_run(run_id, _SELECT_NEXT_INDIVIDUAL_ID, (run_id,))[0][0]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from elm_core.errors import ConfigError
 from elm_core.mutation._prompts import PromptStyle
+from elm_core.qd import CROSSOVER
 from elm_core.store import MutationRecord, SQLiteStore
 from elm_core.training._examples import Example, canonical, example_for
 
@@ -155,6 +156,8 @@ def _own_style(mutation: MutationRecord) -> PromptStyle | None:
 def _example(
     mutation: MutationRecord, child_id: int, sources: _Sources, layout: PromptStyle | None
 ) -> Example | None:
+    if mutation.operator == CROSSOVER:  # its prompt showed other elites, which the log does not keep
+        return None
     own = _own_style(mutation)
     style = layout or own or DEFAULT_STYLE
     return example_for(

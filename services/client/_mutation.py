@@ -9,7 +9,7 @@ import numpy as np
 
 from elm_core.errors import StateError
 from elm_core.models import SamplingConfig
-from elm_core.mutation import Child
+from elm_core.mutation import Child, ChildRequest, Request, as_request
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
 from services.common import Caller
 from services.model_server.config import MAX_PARENTS
@@ -38,9 +38,10 @@ class RemoteMutator:
         self._caller = Caller(target, deadline_s=deadline_s)
         self._stub = mutation_pb2_grpc.MutationServiceStub(self._caller.channel)
 
-    def mutate(self, parents: Sequence[str], rng: np.random.Generator) -> list[Child]:
-        """One child per parent, in order; retries only calls that did not take effect."""
-        chunks = [list(parents[start : start + MAX_PARENTS]) for start in range(0, len(parents), MAX_PARENTS)]
+    def mutate(self, requests: Sequence[Request], rng: np.random.Generator) -> list[Child]:
+        """One child per request, in order; retries only calls that did not take effect."""
+        asked = [as_request(r) for r in requests]
+        chunks = [asked[start : start + MAX_PARENTS] for start in range(0, len(asked), MAX_PARENTS)]
         seeds = [int(rng.integers(2**63)) for _ in chunks]
         with ThreadPoolExecutor(max_workers=max(len(chunks), 1)) as pool:
             return [child for children in pool.map(self._mutate, chunks, seeds) for child in children]
@@ -62,9 +63,14 @@ class RemoteMutator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _mutate(self, parents: list[str], seed: int) -> list[Child]:
+    def _mutate(self, requests: list[ChildRequest], seed: int) -> list[Child]:
+        parents = [r.parent for r in requests]
         request = mutation_pb2.MutateRequest(
-            parents=[mutation_pb2.Parent(source=parent.encode()) for parent in parents],
+            parents=[
+                mutation_pb2.Parent(source=r.parent.encode(), message=r.instruction, operator=r.operator,
+                                    others=[other.encode() for other in r.others])
+                for r in requests
+            ],  # fmt: skip
             style=self.style,
             temperature=self.sampling.temperature,
             n=1,

@@ -198,7 +198,7 @@ class RunManager:
                 raise StateError(f"run {run_id} is running already")
             loop = MapElites(run_id=run_id, store=self.store, mutator=self.make_mutator(config),
                              evaluator=self.evaluator, archive_config=config.archive, loop_config=config.loop,
-                             seed_sources=seed_programs(config.seeds),
+                             seed_sources=seed_programs(config.seeds), operators=config.operator_mix(),
                              on_batch=lambda metrics: self._on_batch(run_id, metrics))  # fmt: skip
             thread = threading.Thread(
                 target=self._drive, args=(run_id, loop), name=f"run-{run_id}", daemon=True

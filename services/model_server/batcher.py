@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from elm_core.errors import BackendUnavailableError, BackpressureError
-from elm_core.mutation import Child, PromptStyle
+from elm_core.mutation import Child, ChildRequest, PromptStyle
 
 log = structlog.get_logger()
 
@@ -46,8 +46,7 @@ class Work:
     """One Mutate call waiting for the model."""
 
     key: BatchKey
-    parents: tuple[str, ...]
-    messages: tuple[str, ...]  # one per parent; "" = drawn from the server's table
+    requests: tuple[ChildRequest, ...]  # an empty instruction is drawn from the server's table
     n: int  # children per parent
     seed: int
     future: Future[Served] = field(default_factory=Future)
@@ -56,7 +55,7 @@ class Work:
     @property
     def size(self) -> int:
         """Prompts this call adds to a model call."""
-        return len(self.parents) * self.n
+        return len(self.requests) * self.n
 
 
 RunBatch = Callable[[BatchKey, list[Work]], list[Served]]

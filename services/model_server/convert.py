@@ -19,6 +19,7 @@ def child_to_proto(child: Child, parent_index: int) -> mutation_pb2.Child:
         message=child.message,
         raw_output=child.raw_output,
         detail=child.detail,
+        generated_tokens=child.generated_tokens,
     )
 
 
@@ -37,6 +38,7 @@ def child_from_proto(message: mutation_pb2.Child, parents: Sequence[str]) -> Chi
         message=message.message,
         raw_output=message.raw_output,
         detail=message.detail,
+        generated_tokens=message.generated_tokens,
     )
 
 

@@ -85,8 +85,7 @@ class ModelSlot:
 
     def mutate(self, key: BatchKey, works: list[Work], sampling: SamplingConfig) -> list[Served]:
         """Runs a batch of calls as one mutate over all their parents (each repeated n times)."""
-        parents = [parent for work in works for parent in work.parents for _ in range(work.n)]
-        messages = [message for work in works for message in work.messages for _ in range(work.n)]
+        requests = [request for work in works for request in work.requests for _ in range(work.n)]
         sampling = dataclasses.replace(
             sampling, temperature=key.temperature, max_new_tokens=key.max_new_tokens
         )
@@ -94,7 +93,7 @@ class ModelSlot:
         rng = np.random.default_rng([work.seed for work in works])  # one call alone is reproducible
         with self._in_use:
             model = self._current
-            children = LLMMutator(model.generator, config).mutate(parents, rng, messages=messages)
+            children = LLMMutator(model.generator, config).mutate(requests, rng)
         served, start = [], 0
         for work in works:
             served.append(Served(children[start : start + work.size], model.name, model.version))

@@ -12,7 +12,7 @@ import grpc
 
 from elm_core.errors import InvalidRequestError
 from elm_core.models import SamplingConfig
-from elm_core.mutation import PromptStyle
+from elm_core.mutation import PAPER, ChildRequest, PromptStyle
 from elm_core.sandbox import SandboxConfig, check_source
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
 from services.common import abort
@@ -39,7 +39,7 @@ class MutationServicer(mutation_pb2_grpc.MutationServiceServicer):
         self, request: mutation_pb2.MutateRequest, context: grpc.ServicerContext
     ) -> mutation_pb2.MutateResponse:
         work = parse_request(request, self.slot.current.default_style, self.config)
-        served = _wait(self.batcher.submit(work), context) if work.parents else _nothing(self.slot)
+        served = _wait(self.batcher.submit(work), context) if work.requests else _nothing(self.slot)
         for child in served.children:
             MUTATIONS.labels(child.outcome.value).inc()
         return mutate_response(served.children, work.n, served.model, served.version)
@@ -90,11 +90,16 @@ def parse_request(
         )
     return Work(
         key=_batch_key(request, default_style, config.sampling),
-        parents=tuple(_source(parent.source, index) for index, parent in enumerate(request.parents)),
-        messages=tuple(parent.message for parent in request.parents),
+        requests=tuple(_child_request(parent, index) for index, parent in enumerate(request.parents)),
         n=n,
         seed=request.seed if request.HasField("seed") else secrets.randbits(63),
     )
+
+
+def _child_request(parent: mutation_pb2.Parent, index: int) -> ChildRequest:
+    others = tuple(_source(other, index) for other in parent.others)
+    return ChildRequest(parent=_source(parent.source, index), instruction=parent.message, others=others,
+                        operator=parent.operator or PAPER)  # fmt: skip
 
 
 def _batch_key(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/elm/v1/mutation.proto\x12\x06\x65lm.v1\")\n\x06Parent\x12\x0e\n\x06source\x18\x01 \x01(\x0c\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xc0\x01\n\rMutateRequest\x12\x1f\n\x07parents\x18\x01 \x03(\x0b\x32\x0e.elm.v1.Parent\x12\r\n\x05style\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12\t\n\x01n\x18\x04 \x01(\r\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x01\x88\x01\x01\x12\x1b\n\x0emax_new_tokens\x18\x06 \x01(\rH\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x07\n\x05_seedB\x11\n\x0f_max_new_tokens\"\xa4\x01\n\x05\x43hild\x12\x14\n\x0cparent_index\x18\x01 \x01(\r\x12\x13\n\x06source\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x10\n\x08operator\x18\x04 \x01(\t\x12\r\n\x05style\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x12\n\nraw_output\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\tB\t\n\x07_source\"W\n\x0eMutateResponse\x12\x1f\n\x08\x63hildren\x18\x01 \x03(\x0b\x32\r.elm.v1.Child\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\x04\"\x15\n\x13GetModelInfoRequest\"\xa9\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x15\n\rdefault_style\x18\x03 \x01(\t\x12\x0e\n\x06styles\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\x12\x16\n\x0emax_batch_size\x18\x06 \x01(\r\x12\x13\n\x0bmax_wait_ms\x18\x07 \x01(\x01\x12\x18\n\x10generated_tokens\x18\x08 \x01(\x04\"4\n\x12ReloadModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"L\n\x13ReloadModelResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.elm.v1.ModelInfo\x12\x14\n\x0cload_seconds\x18\x02 \x01(\x01\x32\xd2\x01\n\x0fMutationService\x12\x37\n\x06Mutate\x12\x15.elm.v1.MutateRequest\x1a\x16.elm.v1.MutateResponse\x12>\n\x0cGetModelInfo\x12\x1b.elm.v1.GetModelInfoRequest\x1a\x11.elm.v1.ModelInfo\x12\x46\n\x0bReloadModel\x12\x1a.elm.v1.ReloadModelRequest\x1a\x1b.elm.v1.ReloadModelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/elm/v1/mutation.proto\x12\x06\x65lm.v1\"K\n\x06Parent\x12\x0e\n\x06source\x18\x01 \x01(\x0c\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06others\x18\x03 \x03(\x0c\x12\x10\n\x08operator\x18\x04 \x01(\t\"\xc0\x01\n\rMutateRequest\x12\x1f\n\x07parents\x18\x01 \x03(\x0b\x32\x0e.elm.v1.Parent\x12\r\n\x05style\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12\t\n\x01n\x18\x04 \x01(\r\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x01\x88\x01\x01\x12\x1b\n\x0emax_new_tokens\x18\x06 \x01(\rH\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x07\n\x05_seedB\x11\n\x0f_max_new_tokens\"\xbe\x01\n\x05\x43hild\x12\x14\n\x0cparent_index\x18\x01 \x01(\r\x12\x13\n\x06source\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x10\n\x08operator\x18\x04 \x01(\t\x12\r\n\x05style\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x12\n\nraw_output\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\x18\n\x10generated_tokens\x18\t \x01(\rB\t\n\x07_source\"W\n\x0eMutateResponse\x12\x1f\n\x08\x63hildren\x18\x01 \x03(\x0b\x32\r.elm.v1.Child\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\x04\"\x15\n\x13GetModelInfoRequest\"\xa9\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x15\n\rdefault_style\x18\x03 \x01(\t\x12\x0e\n\x06styles\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\x12\x16\n\x0emax_batch_size\x18\x06 \x01(\r\x12\x13\n\x0bmax_wait_ms\x18\x07 \x01(\x01\x12\x18\n\x10generated_tokens\x18\x08 \x01(\x04\"4\n\x12ReloadModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"L\n\x13ReloadModelResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.elm.v1.ModelInfo\x12\x14\n\x0cload_seconds\x18\x02 \x01(\x01\x32\xd2\x01\n\x0fMutationService\x12\x37\n\x06Mutate\x12\x15.elm.v1.MutateRequest\x1a\x16.elm.v1.MutateResponse\x12>\n\x0cGetModelInfo\x12\x1b.elm.v1.GetModelInfoRequest\x1a\x11.elm.v1.ModelInfo\x12\x46\n\x0bReloadModel\x12\x1a.elm.v1.ReloadModelRequest\x1a\x1b.elm.v1.ReloadModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +32,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.elm.v1.mutation_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PARENT']._serialized_start=40
-  _globals['_PARENT']._serialized_end=81
-  _globals['_MUTATEREQUEST']._serialized_start=84
-  _globals['_MUTATEREQUEST']._serialized_end=276
-  _globals['_CHILD']._serialized_start=279
-  _globals['_CHILD']._serialized_end=443
-  _globals['_MUTATERESPONSE']._serialized_start=445
-  _globals['_MUTATERESPONSE']._serialized_end=532
-  _globals['_GETMODELINFOREQUEST']._serialized_start=534
-  _globals['_GETMODELINFOREQUEST']._serialized_end=555
-  _globals['_MODELINFO']._serialized_start=558
-  _globals['_MODELINFO']._serialized_end=727
-  _globals['_RELOADMODELREQUEST']._serialized_start=729
-  _globals['_RELOADMODELREQUEST']._serialized_end=781
-  _globals['_RELOADMODELRESPONSE']._serialized_start=783
-  _globals['_RELOADMODELRESPONSE']._serialized_end=859
-  _globals['_MUTATIONSERVICE']._serialized_start=862
-  _globals['_MUTATIONSERVICE']._serialized_end=1072
+  _globals['_PARENT']._serialized_end=115
+  _globals['_MUTATEREQUEST']._serialized_start=118
+  _globals['_MUTATEREQUEST']._serialized_end=310
+  _globals['_CHILD']._serialized_start=313
+  _globals['_CHILD']._serialized_end=503
+  _globals['_MUTATERESPONSE']._serialized_start=505
+  _globals['_MUTATERESPONSE']._serialized_end=592
+  _globals['_GETMODELINFOREQUEST']._serialized_start=594
+  _globals['_GETMODELINFOREQUEST']._serialized_end=615
+  _globals['_MODELINFO']._serialized_start=618
+  _globals['_MODELINFO']._serialized_end=787
+  _globals['_RELOADMODELREQUEST']._serialized_start=789
+  _globals['_RELOADMODELREQUEST']._serialized_end=841
+  _globals['_RELOADMODELRESPONSE']._serialized_start=843
+  _globals['_RELOADMODELRESPONSE']._serialized_end=919
+  _globals['_MUTATIONSERVICE']._serialized_start=922
+  _globals['_MUTATIONSERVICE']._serialized_end=1132
 # @@protoc_insertion_point(module_scope)

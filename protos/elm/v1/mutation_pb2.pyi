@@ -7,12 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Parent(_message.Message):
-    __slots__ = ("source", "message")
+    __slots__ = ("source", "message", "others", "operator")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OTHERS_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
     source: bytes
     message: str
-    def __init__(self, source: _Optional[bytes] = ..., message: _Optional[str] = ...) -> None: ...
+    others: _containers.RepeatedScalarFieldContainer[bytes]
+    operator: str
+    def __init__(self, source: _Optional[bytes] = ..., message: _Optional[str] = ..., others: _Optional[_Iterable[bytes]] = ..., operator: _Optional[str] = ...) -> None: ...
 
 class MutateRequest(_message.Message):
     __slots__ = ("parents", "style", "temperature", "n", "seed", "max_new_tokens")
@@ -31,7 +35,7 @@ class MutateRequest(_message.Message):
     def __init__(self, parents: _Optional[_Iterable[_Union[Parent, _Mapping]]] = ..., style: _Optional[str] = ..., temperature: _Optional[float] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., max_new_tokens: _Optional[int] = ...) -> None: ...
 
 class Child(_message.Message):
-    __slots__ = ("parent_index", "source", "outcome", "operator", "style", "message", "raw_output", "detail")
+    __slots__ = ("parent_index", "source", "outcome", "operator", "style", "message", "raw_output", "detail", "generated_tokens")
     PARENT_INDEX_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +44,7 @@ class Child(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RAW_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     parent_index: int
     source: str
     outcome: str
@@ -48,7 +53,8 @@ class Child(_message.Message):
     message: str
     raw_output: str
     detail: str
-    def __init__(self, parent_index: _Optional[int] = ..., source: _Optional[str] = ..., outcome: _Optional[str] = ..., operator: _Optional[str] = ..., style: _Optional[str] = ..., message: _Optional[str] = ..., raw_output: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    generated_tokens: int
+    def __init__(self, parent_index: _Optional[int] = ..., source: _Optional[str] = ..., outcome: _Optional[str] = ..., operator: _Optional[str] = ..., style: _Optional[str] = ..., message: _Optional[str] = ..., raw_output: _Optional[str] = ..., detail: _Optional[str] = ..., generated_tokens: _Optional[int] = ...) -> None: ...
 
 class MutateResponse(_message.Message):
     __slots__ = ("children", "model", "model_version")

@@ -106,7 +106,7 @@ def test_mutate_keeps_order_and_records_raw_output() -> None:
     children = LLMMutator(model).mutate([SQUARE, SQUARE], np.random.default_rng(1))
     assert [c.outcome for c in children] == [MutationOutcome.OK, MutationOutcome.NO_DIFF]
     assert children[1].raw_output == "nothing useful" and children[1].source is None
-    assert all(isinstance(c, Child) and c.operator == "llm" and c.style == "rewrite" for c in children)
+    assert all(isinstance(c, Child) and c.operator == "paper" and c.style == "rewrite" for c in children)
 
 
 def test_bad_message_table_is_a_config_error() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from elm_core.errors import StateError
 from elm_core.mutation import Child, MutationOutcome
-from elm_core.qd import LoopConfig
+from elm_core.qd import MIX_OPERATORS, LoopConfig
 from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 
@@ -102,7 +102,7 @@ def test_a_tiny_model_run_logs_every_mutation(tmp_path: Path, model_cache: Path)
         (record,) = store.list_runs()
         mutations = store.mutations(record.run_id)
     assert record.status is RunStatus.FINISHED and record.batches >= 2
-    assert mutations and all(m.operator == "llm" and m.raw_output for m in mutations)
+    assert mutations and all(m.operator in MIX_OPERATORS and m.raw_output for m in mutations)
     assert all(m.child_id is None for m in mutations if not m.applied)
 
 

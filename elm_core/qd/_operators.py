@@ -1,0 +1,164 @@
+"""Which request each child of a batch gets: the archive-aware operators of the LLM and their mix.
+
+- `paper`: a parent and a commit message from the paper's table ("Changed make_walker function.").
+- `directed`: a parent and a concrete instruction towards a neighbouring cell that is empty or holds a weaker
+  walker ("Make the walker about 3 m taller and 2 m narrower."): the archive says where the gaps are.
+- `crossover`: two or three elites of different cells in one prompt, asking for a walker that combines them
+  (LMX-style); the first is the parent the child is logged against.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from elm_core.errors import ConfigError
+from elm_core.mutation import PAPER, ChildRequest
+from elm_core.qd._archive import ArchiveBase, Elite
+from elm_core.qd._config import DESCRIPTOR_NAMES
+from elm_core.qd._selectors import ParentSelector
+
+DIRECTED = "directed"
+CROSSOVER = "crossover"
+MIX_OPERATORS = (DIRECTED, CROSSOVER, PAPER)
+
+CROSSOVER_INSTRUCTION = (
+    "Write a new walker that combines the best ideas of these programs, for example the body of one with "
+    "the muscles of another."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorMix:
+    """The share of each operator in a batch (weights, normalised), and how far directed targets reach."""
+
+    directed: float = 0.5
+    crossover: float = 0.25
+    paper: float = 0.25
+    reach: int = 2  # directed targets lie up to this many cells away in each descriptor
+    crossover_programs: tuple[int, ...] = (2, 3)  # how many elites a crossover prompt shows, drawn uniformly
+
+    def __post_init__(self) -> None:
+        weights = self.weights
+        if any(not isinstance(w, int | float) or not math.isfinite(w) or w < 0 for w in weights) or not sum(
+            weights
+        ):
+            raise ConfigError(f"[operators] weights must be numbers >= 0, not all 0; got {weights}")
+        if not isinstance(self.reach, int) or self.reach < 1:
+            raise ConfigError(f"[operators] reach must be an int >= 1, got {self.reach!r}")
+        programs = tuple(self.crossover_programs)
+        if not programs or any(not isinstance(k, int) or k < 2 for k in programs):
+            raise ConfigError(f"[operators] crossover_programs must be ints >= 2, got {programs!r}")
+        object.__setattr__(self, "crossover_programs", programs)
+
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        """In the order of MIX_OPERATORS."""
+        return (self.directed, self.crossover, self.paper)
+
+    @classmethod
+    def only(cls, operator: str) -> OperatorMix:
+        if operator not in MIX_OPERATORS:
+            raise ConfigError(f"operator must be one of {MIX_OPERATORS}, got {operator!r}")
+        return cls(**{name: float(name == operator) for name in MIX_OPERATORS})
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One child to ask for: its parent elite (the one the child is logged against) and the request."""
+
+    parent: Elite
+    others: tuple[Elite, ...]
+    operator: str
+    instruction: str
+
+
+class OperatorPlanner:
+    """Draws an operator per child from the mix, then the elites and instruction that operator needs."""
+
+    def __init__(self, mix: OperatorMix, selector: ParentSelector) -> None:
+        self.mix, self.selector = mix, selector
+        weights = np.array(mix.weights, dtype=np.float64)
+        self._p = weights / weights.sum()
+
+    def plan(self, archive: ArchiveBase, n: int, rng: np.random.Generator) -> list[Planned]:
+        operators = [MIX_OPERATORS[i] for i in rng.choice(len(MIX_OPERATORS), size=n, p=self._p)]
+        parents = self.selector.select(archive, n, rng)
+        return [self._one(archive, op, parent, rng) for op, parent in zip(operators, parents, strict=True)]
+
+    def _one(self, archive: ArchiveBase, operator: str, parent: Elite, rng: np.random.Generator) -> Planned:
+        if operator == CROSSOVER and len(archive) >= 2:
+            k = min(int(rng.choice(self.mix.crossover_programs)), len(archive))
+            cells = archive.filled_cells()
+            others = [c for c in cells[rng.permutation(len(cells))] if c != parent.cell][: k - 1]
+            chosen = tuple(archive.get(int(c)) for c in others)
+            return Planned(parent, tuple(e for e in chosen if e is not None), CROSSOVER, CROSSOVER_INSTRUCTION)
+        if operator == PAPER:
+            return Planned(parent, (), PAPER, "")
+        gap = neighbour_gap(archive, parent, rng, self.mix.reach)  # crossover on a one-cell map is directed
+        return Planned(parent, (), DIRECTED, directed_instruction(gap))
+
+
+def neighbour_gap(archive: ArchiveBase, parent: Elite, rng: np.random.Generator, reach: int) -> np.ndarray:
+    """The descriptor change from `parent` to a neighbouring cell, chosen at random among the neighbours
+    (up to `reach` cells away per descriptor) that are empty or hold a weaker elite; among all of them when
+    none is. Moves are whole cell widths, so the target is a cell the walker would really land in."""
+    widths = cell_widths(archive)
+    point = np.asarray(parent.descriptors, dtype=np.float64)
+    lower, upper = np.array(archive.config.ranges).T
+    steps = range(-reach, reach + 1)
+    targets: dict[int, np.ndarray] = {}
+    for offset in itertools.product(steps, repeat=len(widths)):
+        target = np.clip(point + np.array(offset) * widths, lower, upper)
+        cell = archive.cell_of(target)
+        if cell != parent.cell:
+            targets.setdefault(cell, target - point)
+    if not targets:  # a one-cell archive: there is nowhere else to go
+        return np.zeros(len(widths))
+    open_cells = [c for c in targets if (e := archive.get(c)) is None or e.fitness < parent.fitness]
+    cells = open_cells or list(targets)
+    return targets[cells[int(rng.integers(len(cells)))]]
+
+
+def cell_widths(archive: ArchiveBase) -> np.ndarray:
+    """The extent of one cell along each descriptor: a grid's bin widths, or for CVT cells the side of a
+    cube of a cell's share of the descriptor box."""
+    lower, upper = np.array(archive.config.ranges).T
+    dims = getattr(archive, "dims", None)
+    if dims is not None:
+        return (upper - lower) / np.array(dims)
+    return (upper - lower) / archive.cells ** (1 / len(lower))
+
+
+def directed_instruction(gap: Sequence[float], names: Sequence[str] = DESCRIPTOR_NAMES) -> str:
+    """Words for a descriptor change of a Sodarace walker: height and width in metres, mass in joints."""
+    change = dict(zip(names, (float(g) for g in gap), strict=True))
+    parts = []
+    for name, more, less in (("height", "taller", "shorter"), ("width", "wider", "narrower")):
+        metres = change.get(name, 0.0)
+        if abs(metres) >= 0.25:
+            parts.append(f"about {_metres(abs(metres))} {more if metres > 0 else less}")
+    shape = f"Make the walker {' and '.join(parts)}." if parts else ""
+    mass = change.get("mass", 0.0)
+    # A joint weighs 1 and brings a few metres of spring (0.1 per metre): about 2 mass units in all.
+    joints = max(1, round(abs(mass) / 2))
+    plural = "s" if joints > 1 else ""
+    if mass >= 1:
+        weight = f"Make it heavier: add {_count(joints)} joint{plural} joined to the others by muscles."
+    elif mass <= -1:
+        weight = f"Make it lighter: remove {_count(joints)} joint{plural} and their muscles."
+    else:
+        weight = ""
+    return " ".join(p for p in (shape, weight) if p) or "Change the walker's shape."
+
+
+def _metres(value: float) -> str:
+    return f"{value:.0f} m" if value >= 1.5 else f"{value:.1f} m"
+
+
+def _count(n: int) -> str:
+    return ("one", "two", "three", "four", "five")[n - 1] if n <= 5 else str(n)
