@@ -38,6 +38,7 @@ class LoopConfig:
     batch_size: int = 8  # children per batch; one mutate() call and one evaluate() call each
     pipeline_depth: int = 2  # batches in flight; 1 = sequential and exactly reproducible
     max_evaluations: int | None = 200  # budget in evaluated programs, seeds included
+    max_mutations: int | None = None  # budget in children asked for (LLM calls), over every session
     max_seconds: float | None = None  # budget in wall-clock seconds (this session)
     max_barren_batches: int = 25  # a run fails after this many batches in a row without one child program
 
@@ -48,6 +49,8 @@ class LoopConfig:
             raise ConfigError(f"pipeline_depth must be >= 1, got {self.pipeline_depth}")
         if self.max_evaluations is not None and self.max_evaluations < 1:
             raise ConfigError(f"max_evaluations must be >= 1 or None, got {self.max_evaluations}")
+        if self.max_mutations is not None and self.max_mutations < 1:
+            raise ConfigError(f"max_mutations must be >= 1 or None, got {self.max_mutations}")
         if self.max_barren_batches < 1:
             raise ConfigError(f"max_barren_batches must be >= 1, got {self.max_barren_batches}")
         if self.max_seconds is not None and self.max_seconds <= 0:
@@ -103,6 +106,7 @@ class MapElites:
         self._accepting_seeds = False
         run = store.get_run(run_id)
         self._seed, self._next_batch, self._evaluations = run.rng_seed, run.batches, run.evaluations
+        self._mutations = sum(store.mutation_outcome_counts(run_id).values())
         self._builder = BatchBuilder(run_id, self.archive, archive_config.fitness_offset, store)
 
     def request_stop(self, status: RunStatus = RunStatus.STOPPED) -> None:
@@ -176,10 +180,12 @@ class MapElites:
     def _next_size(self, in_flight: deque[_InFlight]) -> int:
         if self._stop.is_set() or self._out_of_time():
             return 0
-        if self.config.max_evaluations is None:
-            return self.config.batch_size
-        planned = self._evaluations + self.config.batch_size * len(in_flight)
-        return max(0, min(self.config.batch_size, self.config.max_evaluations - planned))
+        size, ahead = self.config.batch_size, self.config.batch_size * len(in_flight)
+        if self.config.max_evaluations is not None:
+            size = min(size, self.config.max_evaluations - self._evaluations - ahead)
+        if self.config.max_mutations is not None:
+            size = min(size, self.config.max_mutations - self._mutations - ahead)
+        return max(0, size)
 
     def _out_of_time(self) -> bool:
         limit = self.config.max_seconds
@@ -225,6 +231,7 @@ class MapElites:
             )
         self._builder.committed(batch)
         self._evaluations += len(batch.individuals)
+        self._mutations += len(batch.mutations)
         self.stats.batches += 1
         self.stats.evaluations += len(batch.individuals)
         self.on_batch(batch.metrics)

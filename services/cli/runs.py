@@ -13,8 +13,9 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from elm_core.errors import ElmError
+from elm_core.errors import ConfigError, ElmError
 from elm_core.models import TINY, available, model_name
+from elm_core.qd import MIX_OPERATORS, OperatorMix
 from elm_core.run import RunConfig, create_run, execute_run, load_config, set_budget
 from elm_core.store import MetricsRecord, RunStatus
 from services.cli._common import console, errors, fail
@@ -33,6 +34,12 @@ def run_command(
     style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto, hf or llamacpp.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
+    calls: Annotated[int | None, typer.Option(min=1, help="Mutations (LLM calls) in all.")] = None,
+    mix: Annotated[
+        str | None,
+        typer.Option(help="The LLM's operators: directed, crossover or paper alone, or weights such as "
+                     "directed=2,crossover=1,paper=1 (default: the [operators] of the config)."),
+    ] = None,
     minutes: Annotated[
         float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")
     ] = None,
@@ -54,7 +61,7 @@ def run_command(
                 set_budget(run_dir, budget)
         else:
             flags = dict(seed=seed, operator=operator, model=model, style=style, backend=backend,
-                         budget=budget, minutes=minutes,
+                         budget=budget, calls=calls, minutes=minutes, mix=mix,
                          batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
             settings = run_settings(config, **flags)
             settings = _with_model(settings, fallback_gp)
@@ -99,11 +106,30 @@ def run_settings(config: Path | None, **flags: Any) -> RunConfig:
     seconds = None if flags["minutes"] is None else 60 * flags["minutes"]
     pairs = (
         ("max_evaluations", flags["budget"]),
+        ("max_mutations", flags["calls"]),
         ("batch_size", flags["batch_size"]),
         ("max_seconds", seconds),
     )
     loop = {k: v for k, v in pairs if v is not None}
+    if flags["mix"] is not None:
+        top["operators"] = parse_mix(flags["mix"], settings.operators)
     return settings.replace(**top, loop=dataclasses.replace(settings.loop, **loop))
+
+
+def parse_mix(text: str, base: OperatorMix) -> OperatorMix:
+    """`directed` (one operator alone) or `directed=2,paper=1` (weights; operators left out weigh 0)."""
+    weights = {name: 0.0 for name in MIX_OPERATORS}
+    if "=" not in text:
+        text = f"{text.strip()}=1"
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() not in weights:
+            raise ConfigError(f"--mix: unknown operator {name.strip()!r}; known: {', '.join(MIX_OPERATORS)}")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError as e:
+            raise ConfigError(f"--mix: {part!r} needs a number after '='") from e
+    return dataclasses.replace(base, **weights)
 
 
 def _with_model(settings: RunConfig, fallback_gp: bool) -> RunConfig:
