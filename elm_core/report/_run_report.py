@@ -36,7 +36,7 @@ from elm_core.report._charts import (
     small_multiples,
 )
 from elm_core.sodarace import SimConfig, Terrain, Walker, record, render_gif
-from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, RunRecord, SQLiteStore
+from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, OperatorStats, RunRecord, SQLiteStore
 
 REPORT_GIF_SIZE = (320, 180)
 _GIF_FRAMES = 40  # at most; a 10 s run becomes 4 frames a second, about 100-400 kB a walker
@@ -110,6 +110,8 @@ class _Tallies:
     flags: Counter[str] = field(default_factory=Counter)  # applied / ran / inserted
     statuses: Counter[str] = field(default_factory=Counter)
     messages: dict[int, str] = field(default_factory=dict)  # child id -> the commit message asked for
+    best_seed: float | None = None  # the fittest seed's fitness, to say how far evolution went beyond it
+    operators: list[OperatorStats] = field(default_factory=list)
 
 
 def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: int = 4) -> Path:
@@ -123,7 +125,7 @@ def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: in
     lineage = store.lineage(run_id, best[0].individual_id) if best else []
     tallies = _tally(store, run_id, {step.individual_id for step in lineage})
     sections = [
-        _header(run, settings, metrics),
+        _header(run, settings, metrics, tallies.best_seed),
         _map_section(store.elites(run_id), settings),
         _curves_section(metrics),
         _walkers_section(store, run_id, best[:top], settings),
@@ -134,7 +136,7 @@ def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: in
 
 
 def _tally(store: SQLiteStore, run_id: str, lineage_ids: set[int]) -> _Tallies:
-    tallies = _Tallies(outcomes=store.mutation_outcome_counts(run_id))
+    tallies = _Tallies(outcomes=store.mutation_outcome_counts(run_id), operators=store.operator_stats(run_id))
     while page := store.mutations(run_id, limit=_PAGE_ROWS, offset=tallies.mutations):
         tallies.mutations += len(page)
         for m in page:
@@ -145,14 +147,19 @@ def _tally(store: SQLiteStore, run_id: str, lineage_ids: set[int]) -> _Tallies:
     while page_of_individuals := store.individuals(run_id, limit=_PAGE_ROWS, offset=seen):
         seen += len(page_of_individuals)
         tallies.statuses.update(i.status for i in page_of_individuals)
+        seeds = [i.fitness for i in page_of_individuals if i.parent_id is None and i.fitness is not None]
+        tallies.best_seed = max([*seeds, *([] if tallies.best_seed is None else [tallies.best_seed])], default=None)
     return tallies
 
 
 # -- 1. header ------------------------------------------------------------------------------------------
 
 
-def _header(run: RunRecord, settings: _Settings, metrics: list[MetricsRecord]) -> str:
+def _header(run: RunRecord, settings: _Settings, metrics: list[MetricsRecord], best_seed: float | None) -> str:
     last = metrics[-1] if metrics else None
+    beyond = _NONE
+    if last and last.max_fitness is not None and best_seed is not None:
+        beyond = f"{last.max_fitness - best_seed:+.2f} m over the best seed ({best_seed:.2f} m)"
     facts = {
         "status": run.status.value,
         "operator": settings.operator or _NONE,
@@ -166,6 +173,7 @@ def _header(run: RunRecord, settings: _Settings, metrics: list[MetricsRecord]) -
         "coverage": f"{100 * last.coverage:.1f}% ({last.filled:,} cells)" if last else _NONE,
         "QD score": f"{last.qd_score:,.2f}" if last else _NONE,
         "max fitness": _number(last.max_fitness) if last else _NONE,
+        "best vs seed": beyond,
     }
     cells = "".join(
         f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in facts.items()
@@ -412,7 +420,23 @@ def _outcomes_section(tallies: _Tallies) -> str:
     )
     statuses = _count_table("evaluation status", dict(tallies.statuses.most_common()), "statuses")
     body = f"<p>{total:,} mutations; {sum(tallies.statuses.values()):,} individuals evaluated.</p>"
-    return _section("outcomes", "Outcomes", body + f'<div class="tables">{outcomes}{flags}{statuses}</div>')
+    tables = f'<div class="tables">{_operators_table(tallies.operators)}{outcomes}{flags}{statuses}</div>'
+    return _section("outcomes", "Outcomes", body + tables)
+
+
+def _operators_table(operators: list[OperatorStats]) -> str:
+    """Which operator earns its calls: the share of its mutations that applied, ran, entered the archive."""
+    rows = "".join(
+        f"<tr><td>{html.escape(s.operator)}</td><td class=\"num\">{s.mutations:,}</td>"
+        + "".join(f'<td class="num">{100 * s.fraction(n):.1f}%</td>'
+                  for n in (s.applied, s.ran, s.inserted, s.duplicates))
+        + f'<td class="num">{_NONE if s.tokens_per_inserted is None else f"{s.tokens_per_inserted:.0f}"}</td></tr>'
+        for s in operators
+    )  # fmt: skip
+    head = "".join(f"<th>{h}</th>" for h in ("operator", "mutations", "applied", "ran", "inserted",
+                                              "duplicate", "tokens / inserted"))  # fmt: skip
+    return f'<table class="counts" id="operators"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
 
 
 def _count_table(heading: str, counts: dict[str, int], table_id: str, *, total: int | None = None) -> str:

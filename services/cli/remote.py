@@ -9,13 +9,14 @@ from typing import Annotated
 
 import typer
 from google.protobuf.json_format import MessageToDict
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
 from elm_core.errors import ElmError, NotFoundError
 from elm_core.run import seed_programs
 from protos.elm.v1 import coordinator_pb2 as pb
-from services.cli._common import console, fail
+from services.cli._common import console, fail, operator_table
 from services.cli.runs import run_settings
 from services.client import CoordinatorClient
 
@@ -148,7 +149,7 @@ def _existing(client: CoordinatorClient, run: str | None) -> pb.Run | None:
 def _watch(client: CoordinatorClient, run_id: str) -> str:
     with Live(console=console, refresh_per_second=4) as live:
         for event in client.watch_run(run_id):
-            live.update(_progress(event.run))
+            live.update(Group(_progress(event.run), operator_table(event.run.operators)))
     run = client.get_run(run_id)
     console.print()
     console.print(f"run {run_id}: {run.status}" + (f" ({run.message})" if run.message else ""))

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
 from elm_core.errors import ConfigError, ElmError
 from elm_core.models import TINY, available, model_name
 from elm_core.qd import MIX_OPERATORS, OperatorMix
-from elm_core.run import RunConfig, create_run, execute_run, load_config, set_budget
-from elm_core.store import MetricsRecord, RunStatus
-from services.cli._common import console, errors, fail
+from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
+from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
+from services.cli._common import console, errors, fail, operator_table
 from services.cli.models import ModelOpt, pull_with_progress
 
 SeedOpt = Annotated[
@@ -75,8 +76,7 @@ def run_command(
 def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """Write (again) the run's report.html."""
     from elm_core.report import write_run_report
-    from elm_core.run import REPORT_FILE, STORE_FILE
-    from elm_core.store import SQLiteStore
+    from elm_core.run import REPORT_FILE
 
     try:
         load_config(run_dir)
@@ -160,13 +160,18 @@ def _execute(run_dir: Path) -> None:
     console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, "
                   f"budget {' or '.join(budget) or 'none (Ctrl-C pauses)'}")  # fmt: skip
     loops = []
-    with Live(_progress(None, settings), console=console, refresh_per_second=4) as live:
+    reader = SQLiteStore(run_dir / STORE_FILE)
+    (run,) = reader.list_runs()
+
+    def show(metrics: MetricsRecord) -> None:
+        live.update(Group(_progress(metrics, settings), operator_table(reader.operator_stats(run.run_id))))
+
+    with reader, Live(_progress(None, settings), console=console, refresh_per_second=4) as live:
         previous = signal.signal(
             signal.SIGINT, lambda *_: [loop.request_stop(RunStatus.PAUSED) for loop in loops]
         )
         try:
-            outcome = execute_run(run_dir, on_batch=lambda m: live.update(_progress(m, settings)),
-                                  on_start=loops.append)  # fmt: skip
+            outcome = execute_run(run_dir, on_batch=show, on_start=loops.append)
         finally:
             signal.signal(signal.SIGINT, previous)
     stats = outcome.stats

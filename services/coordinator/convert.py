@@ -17,6 +17,11 @@ def run_message(view: RunView) -> pb.Run:
     )  # fmt: skip
     if view.progress is not None:
         run.progress.CopyFrom(progress_message(view.progress))
+    run.operators.extend(
+        pb.OperatorProgress(operator=s.operator, mutations=s.mutations, applied=s.applied, ran=s.ran,
+                            inserted=s.inserted, duplicates=s.duplicates, generated_tokens=s.generated_tokens)
+        for s in view.operators
+    )  # fmt: skip
     return run
 
 

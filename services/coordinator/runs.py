@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -25,7 +25,7 @@ from elm_core.mutation import Mutator
 from elm_core.qd import Evaluator, MapElites
 from elm_core.run import RunConfig, seed_programs
 from elm_core.sandbox import SandboxConfig, check_source
-from elm_core.store import MetricsRecord, RunRecord, RunStatus, SQLiteStore
+from elm_core.store import MetricsRecord, OperatorStats, RunRecord, RunStatus, SQLiteStore
 from services.common.metrics import RUN_COVERAGE, RUN_EVALUATIONS
 
 log = structlog.get_logger()
@@ -42,6 +42,7 @@ class RunView:
     record: RunRecord
     progress: MetricsRecord | None
     message: str
+    operators: list[OperatorStats] = field(default_factory=list)
 
     @property
     def config(self) -> RunConfig:
@@ -167,7 +168,7 @@ class RunManager:
                 progress = history[-1]
                 with self._lock:
                     self._progress.setdefault(run_id, progress)
-        return RunView(record, progress, message)
+        return RunView(record, progress, message, self.store.operator_stats(run_id))
 
     def list(self) -> list[RunView]:
         return [self.view(r.run_id) for r in self.store.list_runs()]

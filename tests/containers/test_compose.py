@@ -99,7 +99,7 @@ def test_a_short_evolution_through_the_published_port(stack: ComposeStack) -> No
     gp_log, llm_log = stored(stack, gp.run_id), stored(stack, llm.run_id)
     assert gp_log["mutations"] > 0 and gp_log["operators"] == ["gp"]
     assert llm_log["mutations"] > 0 and llm_log["raw_outputs"] == llm_log["mutations"]
-    assert llm_log["operators"] == ["llm"]
+    assert set(llm_log["operators"]) <= {"paper", "directed", "crossover"}
 
     # the trainer's container reads the same store from the shared volume
     job = stack.python("coordinator", TRAINER_DATASET, gp.run_id)

@@ -68,7 +68,7 @@ def test_mutate_with_gp_prints_children_as_json() -> None:
 
 def test_mutate_with_the_tiny_model(model_cache: Path) -> None:
     output = invoke("mutate", "square", "--model", "tiny", "--n", "2", "--max-new-tokens", "8", "--json")
-    assert [json.loads(line)["operator"] for line in output.strip().splitlines()] == ["llm", "llm"]
+    assert [json.loads(line)["operator"] for line in output.strip().splitlines()] == ["paper", "paper"]
 
 
 def test_model_list_shows_the_registry(model_cache: Path) -> None:

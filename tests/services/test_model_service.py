@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from elm_core.errors import ElmError
 from elm_core.models import CodeGenerator, Generation, HFConfig, Prompt, SamplingConfig, load_generator
-from elm_core.mutation import SODARACE_MESSAGES, Child, MutationOutcome
+from elm_core.mutation import SODARACE_MESSAGES, Child, ChildRequest, MutationOutcome
 from elm_core.sodarace import seed_source
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
 from services.client._mutation import RemoteMutator
@@ -280,7 +280,7 @@ def test_remote_mutator_is_a_mutator(start: Callable[..., Started], model_cache:
         assert [c.parent for c in children] == parents and mutator.name == "llm"
         for child in children:
             assert isinstance(child, Child) and isinstance(child.outcome, MutationOutcome)
-            assert (child.operator, child.style) == ("llm", "instruct") and (
+            assert (child.operator, child.style) == ("paper", "instruct") and (
                 child.source is not None
             ) == child.ok
         assert mutator.mutate([], np.random.default_rng(3)) == []
@@ -290,3 +290,16 @@ def test_remote_mutator_is_a_mutator(start: Callable[..., Started], model_cache:
             mutator.reload("no-such-model")
     finally:
         mutator.close()
+
+
+def test_instructions_and_other_programs_cross_the_wire(start: Callable[..., Started]) -> None:
+    server = start()
+    asked = ChildRequest(parent=SQUARE, instruction="Make the walker about 3 m taller.", others=(RADIAL,),
+                         operator="crossover")  # fmt: skip
+    with RemoteMutator(server.server.address, sampling=SamplingConfig(max_new_tokens=8)) as mutator:
+        (child,) = mutator.mutate([asked], np.random.default_rng(0))
+    (prompt,) = server.loaded[0].calls[-1]
+    user = prompt.messages[-1][1]
+    assert RADIAL.rstrip() in user and SQUARE.rstrip() in user and asked.instruction in user
+    assert (child.operator, child.message, child.parent) == ("crossover", asked.instruction, SQUARE)
+    assert child.generated_tokens > 0

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotos/elm/v1/coordinator.proto\x12\x06\x65lm.v1\"\x85\x02\n\x08Progress\x12\r\n\x05\x62\x61tch\x18\x01 \x01(\x04\x12\x13\n\x0b\x65valuations\x18\x02 \x01(\x04\x12\x0e\n\x06\x66illed\x18\x03 \x01(\r\x12\x10\n\x08\x63overage\x18\x04 \x01(\x01\x12\x10\n\x08qd_score\x18\x05 \x01(\x01\x12\x18\n\x0bmax_fitness\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10\x61pplied_fraction\x18\x07 \x01(\x01\x12\x14\n\x0cran_fraction\x18\x08 \x01(\x01\x12\x19\n\x11inserted_fraction\x18\t \x01(\x01\x12\x19\n\x11\x65valuations_per_s\x18\n \x01(\x01\x12\x11\n\telapsed_s\x18\x0b \x01(\x01\x42\x0e\n\x0c_max_fitness\"\xdb\x01\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x04 \x01(\t\x12\x13\n\x0b\x65valuations\x18\x05 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x06 \x01(\x04\x12\x0e\n\x06\x62udget\x18\x07 \x01(\x04\x12\"\n\x08progress\x18\x08 \x01(\x0b\x32\x10.elm.v1.Progress\x12\x0f\n\x07message\x18\t \x01(\t\x12\x12\n\ncreated_at\x18\n \x01(\x01\x12\x12\n\nupdated_at\x18\x0b \x01(\x01\"\\\n\x10\x43reateRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x02 \x01(\t\x12\x15\n\rseed_programs\x18\x03 \x03(\x0c\x12\x0e\n\x06paused\x18\x04 \x01(\x08\"4\n\x11SubmitSeedRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x0c\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x1c\n\nRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"2\n\x10ResumeRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62udget\x18\x02 \x01(\x04\"\x11\n\x0fListRunsRequest\"-\n\x10ListRunsResponse\x12\x19\n\x04runs\x18\x01 \x03(\x0b\x32\x0b.elm.v1.Run\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"2\n\x08RunEvent\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.elm.v1.Run\x12\x0c\n\x04kind\x18\x02 \x01(\t\"R\n\x05\x45lite\x12\x0c\n\x04\x63\x65ll\x18\x01 \x01(\r\x12\x15\n\rindividual_id\x18\x02 \x01(\x04\x12\x0f\n\x07\x66itness\x18\x03 \x01(\x01\x12\x13\n\x0b\x64\x65scriptors\x18\x04 \x03(\x01\"J\n\x11GetArchiveRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x12GetArchiveResponse\x12\x1d\n\x06\x65lites\x18\x01 \x03(\x0b\x32\r.elm.v1.Elite\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\r\"=\n\x14GetIndividualRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rindividual_id\x18\x02 \x01(\x04\"\x81\x02\n\nIndividual\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rindividual_id\x18\x02 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\x12\x16\n\tparent_id\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x14\n\x07\x66itness\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x13\n\x0b\x64\x65scriptors\x18\t \x03(\x01\x12\x11\n\x04\x63\x65ll\x18\n \x01(\rH\x02\x88\x01\x01\x12\x13\n\x0bwalker_json\x18\x0b \x01(\tB\x0c\n\n_parent_idB\n\n\x08_fitnessB\x07\n\x05_cell2\xb9\x04\n\x12\x43oordinatorService\x12\x32\n\tCreateRun\x12\x18.elm.v1.CreateRunRequest\x1a\x0b.elm.v1.Run\x12\x34\n\nSubmitSeed\x12\x19.elm.v1.SubmitSeedRequest\x1a\x0b.elm.v1.Run\x12,\n\x06GetRun\x12\x15.elm.v1.GetRunRequest\x1a\x0b.elm.v1.Run\x12=\n\x08ListRuns\x12\x17.elm.v1.ListRunsRequest\x1a\x18.elm.v1.ListRunsResponse\x12\x37\n\x08WatchRun\x12\x17.elm.v1.WatchRunRequest\x1a\x10.elm.v1.RunEvent0\x01\x12\x43\n\nGetArchive\x12\x19.elm.v1.GetArchiveRequest\x1a\x1a.elm.v1.GetArchiveResponse\x12\x41\n\rGetIndividual\x12\x1c.elm.v1.GetIndividualRequest\x1a\x12.elm.v1.Individual\x12+\n\x08PauseRun\x12\x12.elm.v1.RunRequest\x1a\x0b.elm.v1.Run\x12\x32\n\tResumeRun\x12\x18.elm.v1.ResumeRunRequest\x1a\x0b.elm.v1.Run\x12*\n\x07StopRun\x12\x12.elm.v1.RunRequest\x1a\x0b.elm.v1.Runb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotos/elm/v1/coordinator.proto\x12\x06\x65lm.v1\"\x85\x02\n\x08Progress\x12\r\n\x05\x62\x61tch\x18\x01 \x01(\x04\x12\x13\n\x0b\x65valuations\x18\x02 \x01(\x04\x12\x0e\n\x06\x66illed\x18\x03 \x01(\r\x12\x10\n\x08\x63overage\x18\x04 \x01(\x01\x12\x10\n\x08qd_score\x18\x05 \x01(\x01\x12\x18\n\x0bmax_fitness\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10\x61pplied_fraction\x18\x07 \x01(\x01\x12\x14\n\x0cran_fraction\x18\x08 \x01(\x01\x12\x19\n\x11inserted_fraction\x18\t \x01(\x01\x12\x19\n\x11\x65valuations_per_s\x18\n \x01(\x01\x12\x11\n\telapsed_s\x18\x0b \x01(\x01\x42\x0e\n\x0c_max_fitness\"\x88\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x04 \x01(\t\x12\x13\n\x0b\x65valuations\x18\x05 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x06 \x01(\x04\x12\x0e\n\x06\x62udget\x18\x07 \x01(\x04\x12\"\n\x08progress\x18\x08 \x01(\x0b\x32\x10.elm.v1.Progress\x12\x0f\n\x07message\x18\t \x01(\t\x12\x12\n\ncreated_at\x18\n \x01(\x01\x12\x12\n\nupdated_at\x18\x0b \x01(\x01\x12+\n\toperators\x18\x0c \x03(\x0b\x32\x18.elm.v1.OperatorProgress\"\x95\x01\n\x10OperatorProgress\x12\x10\n\x08operator\x18\x01 \x01(\t\x12\x11\n\tmutations\x18\x02 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x03 \x01(\x04\x12\x0b\n\x03ran\x18\x04 \x01(\x04\x12\x10\n\x08inserted\x18\x05 \x01(\x04\x12\x12\n\nduplicates\x18\x06 \x01(\x04\x12\x18\n\x10generated_tokens\x18\x07 \x01(\x04\"\\\n\x10\x43reateRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x02 \x01(\t\x12\x15\n\rseed_programs\x18\x03 \x03(\x0c\x12\x0e\n\x06paused\x18\x04 \x01(\x08\"4\n\x11SubmitSeedRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x0c\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x1c\n\nRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"2\n\x10ResumeRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62udget\x18\x02 \x01(\x04\"\x11\n\x0fListRunsRequest\"-\n\x10ListRunsResponse\x12\x19\n\x04runs\x18\x01 \x03(\x0b\x32\x0b.elm.v1.Run\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"2\n\x08RunEvent\x12\x18\n\x03run\x18\x01 \x01(\x0b\x32\x0b.elm.v1.Run\x12\x0c\n\x04kind\x18\x02 \x01(\t\"R\n\x05\x45lite\x12\x0c\n\x04\x63\x65ll\x18\x01 \x01(\r\x12\x15\n\rindividual_id\x18\x02 \x01(\x04\x12\x0f\n\x07\x66itness\x18\x03 \x01(\x01\x12\x13\n\x0b\x64\x65scriptors\x18\x04 \x03(\x01\"J\n\x11GetArchiveRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x12GetArchiveResponse\x12\x1d\n\x06\x65lites\x18\x01 \x03(\x0b\x32\r.elm.v1.Elite\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\r\"=\n\x14GetIndividualRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rindividual_id\x18\x02 \x01(\x04\"\x81\x02\n\nIndividual\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rindividual_id\x18\x02 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\x12\x16\n\tparent_id\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x14\n\x07\x66itness\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x13\n\x0b\x64\x65scriptors\x18\t \x03(\x01\x12\x11\n\x04\x63\x65ll\x18\n \x01(\rH\x02\x88\x01\x01\x12\x13\n\x0bwalker_json\x18\x0b \x01(\tB\x0c\n\n_parent_idB\n\n\x08_fitnessB\x07\n\x05_cell2\xb9\x04\n\x12\x43oordinatorService\x12\x32\n\tCreateRun\x12\x18.elm.v1.CreateRunRequest\x1a\x0b.elm.v1.Run\x12\x34\n\nSubmitSeed\x12\x19.elm.v1.SubmitSeedRequest\x1a\x0b.elm.v1.Run\x12,\n\x06GetRun\x12\x15.elm.v1.GetRunRequest\x1a\x0b.elm.v1.Run\x12=\n\x08ListRuns\x12\x17.elm.v1.ListRunsRequest\x1a\x18.elm.v1.ListRunsResponse\x12\x37\n\x08WatchRun\x12\x17.elm.v1.WatchRunRequest\x1a\x10.elm.v1.RunEvent0\x01\x12\x43\n\nGetArchive\x12\x19.elm.v1.GetArchiveRequest\x1a\x1a.elm.v1.GetArchiveResponse\x12\x41\n\rGetIndividual\x12\x1c.elm.v1.GetIndividualRequest\x1a\x12.elm.v1.Individual\x12+\n\x08PauseRun\x12\x12.elm.v1.RunRequest\x1a\x0b.elm.v1.Run\x12\x32\n\tResumeRun\x12\x18.elm.v1.ResumeRunRequest\x1a\x0b.elm.v1.Run\x12*\n\x07StopRun\x12\x12.elm.v1.RunRequest\x1a\x0b.elm.v1.Runb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,35 +34,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRESS']._serialized_start=44
   _globals['_PROGRESS']._serialized_end=305
   _globals['_RUN']._serialized_start=308
-  _globals['_RUN']._serialized_end=527
-  _globals['_CREATERUNREQUEST']._serialized_start=529
-  _globals['_CREATERUNREQUEST']._serialized_end=621
-  _globals['_SUBMITSEEDREQUEST']._serialized_start=623
-  _globals['_SUBMITSEEDREQUEST']._serialized_end=675
-  _globals['_GETRUNREQUEST']._serialized_start=677
-  _globals['_GETRUNREQUEST']._serialized_end=708
-  _globals['_RUNREQUEST']._serialized_start=710
-  _globals['_RUNREQUEST']._serialized_end=738
-  _globals['_RESUMERUNREQUEST']._serialized_start=740
-  _globals['_RESUMERUNREQUEST']._serialized_end=790
-  _globals['_LISTRUNSREQUEST']._serialized_start=792
-  _globals['_LISTRUNSREQUEST']._serialized_end=809
-  _globals['_LISTRUNSRESPONSE']._serialized_start=811
-  _globals['_LISTRUNSRESPONSE']._serialized_end=856
-  _globals['_WATCHRUNREQUEST']._serialized_start=858
-  _globals['_WATCHRUNREQUEST']._serialized_end=891
-  _globals['_RUNEVENT']._serialized_start=893
-  _globals['_RUNEVENT']._serialized_end=943
-  _globals['_ELITE']._serialized_start=945
-  _globals['_ELITE']._serialized_end=1027
-  _globals['_GETARCHIVEREQUEST']._serialized_start=1029
-  _globals['_GETARCHIVEREQUEST']._serialized_end=1103
-  _globals['_GETARCHIVERESPONSE']._serialized_start=1105
-  _globals['_GETARCHIVERESPONSE']._serialized_end=1196
-  _globals['_GETINDIVIDUALREQUEST']._serialized_start=1198
-  _globals['_GETINDIVIDUALREQUEST']._serialized_end=1259
-  _globals['_INDIVIDUAL']._serialized_start=1262
-  _globals['_INDIVIDUAL']._serialized_end=1519
-  _globals['_COORDINATORSERVICE']._serialized_start=1522
-  _globals['_COORDINATORSERVICE']._serialized_end=2091
+  _globals['_RUN']._serialized_end=572
+  _globals['_OPERATORPROGRESS']._serialized_start=575
+  _globals['_OPERATORPROGRESS']._serialized_end=724
+  _globals['_CREATERUNREQUEST']._serialized_start=726
+  _globals['_CREATERUNREQUEST']._serialized_end=818
+  _globals['_SUBMITSEEDREQUEST']._serialized_start=820
+  _globals['_SUBMITSEEDREQUEST']._serialized_end=872
+  _globals['_GETRUNREQUEST']._serialized_start=874
+  _globals['_GETRUNREQUEST']._serialized_end=905
+  _globals['_RUNREQUEST']._serialized_start=907
+  _globals['_RUNREQUEST']._serialized_end=935
+  _globals['_RESUMERUNREQUEST']._serialized_start=937
+  _globals['_RESUMERUNREQUEST']._serialized_end=987
+  _globals['_LISTRUNSREQUEST']._serialized_start=989
+  _globals['_LISTRUNSREQUEST']._serialized_end=1006
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1008
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1053
+  _globals['_WATCHRUNREQUEST']._serialized_start=1055
+  _globals['_WATCHRUNREQUEST']._serialized_end=1088
+  _globals['_RUNEVENT']._serialized_start=1090
+  _globals['_RUNEVENT']._serialized_end=1140
+  _globals['_ELITE']._serialized_start=1142
+  _globals['_ELITE']._serialized_end=1224
+  _globals['_GETARCHIVEREQUEST']._serialized_start=1226
+  _globals['_GETARCHIVEREQUEST']._serialized_end=1300
+  _globals['_GETARCHIVERESPONSE']._serialized_start=1302
+  _globals['_GETARCHIVERESPONSE']._serialized_end=1393
+  _globals['_GETINDIVIDUALREQUEST']._serialized_start=1395
+  _globals['_GETINDIVIDUALREQUEST']._serialized_end=1456
+  _globals['_INDIVIDUAL']._serialized_start=1459
+  _globals['_INDIVIDUAL']._serialized_end=1716
+  _globals['_COORDINATORSERVICE']._serialized_start=1719
+  _globals['_COORDINATORSERVICE']._serialized_end=2288
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,7 @@ class Progress(_message.Message):
     def __init__(self, batch: _Optional[int] = ..., evaluations: _Optional[int] = ..., filled: _Optional[int] = ..., coverage: _Optional[float] = ..., qd_score: _Optional[float] = ..., max_fitness: _Optional[float] = ..., applied_fraction: _Optional[float] = ..., ran_fraction: _Optional[float] = ..., inserted_fraction: _Optional[float] = ..., evaluations_per_s: _Optional[float] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "name", "status", "config_json", "evaluations", "batches", "budget", "progress", "message", "created_at", "updated_at")
+    __slots__ = ("run_id", "name", "status", "config_json", "evaluations", "batches", "budget", "progress", "message", "created_at", "updated_at", "operators")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class Run(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     name: str
     status: str
@@ -56,7 +57,26 @@ class Run(_message.Message):
     message: str
     created_at: float
     updated_at: float
-    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., config_json: _Optional[str] = ..., evaluations: _Optional[int] = ..., batches: _Optional[int] = ..., budget: _Optional[int] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., message: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ...) -> None: ...
+    operators: _containers.RepeatedCompositeFieldContainer[OperatorProgress]
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., config_json: _Optional[str] = ..., evaluations: _Optional[int] = ..., batches: _Optional[int] = ..., budget: _Optional[int] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., message: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., operators: _Optional[_Iterable[_Union[OperatorProgress, _Mapping]]] = ...) -> None: ...
+
+class OperatorProgress(_message.Message):
+    __slots__ = ("operator", "mutations", "applied", "ran", "inserted", "duplicates", "generated_tokens")
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    MUTATIONS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    RAN_FIELD_NUMBER: _ClassVar[int]
+    INSERTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    operator: str
+    mutations: int
+    applied: int
+    ran: int
+    inserted: int
+    duplicates: int
+    generated_tokens: int
+    def __init__(self, operator: _Optional[str] = ..., mutations: _Optional[int] = ..., applied: _Optional[int] = ..., ran: _Optional[int] = ..., inserted: _Optional[int] = ..., duplicates: _Optional[int] = ..., generated_tokens: _Optional[int] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("name", "config_json", "seed_programs", "paused")

@@ -168,3 +168,65 @@ def test_a_seed_added_to_a_running_loop_is_committed_as_its_own_batch(tmp_path: 
     assert [r[0] for r in rows] == list(range(32))
     with pytest.raises(StateError, match="not running"):
         loops[0].add_seed(seed_source("radial"))
+
+
+class SameChild:
+    """A CodeGenerator whose every answer is one program, laid out and commented differently each time."""
+
+    name = "same-child"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, prompts: list, sampling: object, *, seed: int | None = None) -> list:
+        from elm_core.models import Generation
+        from elm_core.sodarace import seed_source
+
+        child = seed_source("square").replace("5.0, 10.0, 2.0", "6.0, 10.0, 2.0")
+        answers = []
+        for _ in prompts:
+            self.calls += 1
+            text = child.replace("    wc = walker_creator()", f"    wc = walker_creator()  # take {self.calls}")
+            answers.append(Generation(text=f"```python\n{text}\n\n```", finish_reason="stop", completion_tokens=9))
+        return answers
+
+
+def test_duplicate_children_are_logged_and_not_evaluated_again(tmp_path: Path) -> None:
+    from elm_core.mutation import LLMMutator
+
+    loop = LoopConfig(batch_size=4, pipeline_depth=2, max_evaluations=None, max_mutations=12)
+    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square",), loop=loop)
+    create_run(tmp_path / "d", config)
+    model = SameChild()
+    execute_run(tmp_path / "d", mutator=LLMMutator(model))
+    with SQLiteStore(tmp_path / "d" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        individuals = store.individuals(record.run_id)
+        mutations = store.mutations(record.run_id)
+        (stats,) = [s for s in store.operator_stats(record.run_id) if s.operator == "directed"] or [None]
+    assert model.calls == len(mutations) == 12  # the budget in LLM calls
+    assert len(individuals) == 2  # the seed and the one new program: evaluated once
+    outcomes = [m.mutation_outcome for m in mutations]
+    assert outcomes.count("OK") == 1 and outcomes.count("DUPLICATE") == 11
+    assert all(m.child_id is None and m.applied and not m.ran for m in mutations if m.mutation_outcome == "DUPLICATE")
+    assert all(m.generated_tokens == 9 for m in mutations)
+    assert stats is None or stats.duplicates <= stats.mutations
+
+
+def test_a_short_tiny_model_run_uses_every_operator(tmp_path: Path) -> None:
+    from elm_core.models import SamplingConfig
+
+    loop = LoopConfig(batch_size=8, pipeline_depth=2, max_evaluations=None, max_mutations=24)
+    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square", "cppn_fixed"),
+                                 sampling=SamplingConfig(max_new_tokens=8), loop=loop)  # fmt: skip
+    run(tmp_path / "t", config)
+    with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        mutations = store.mutations(record.run_id)
+        stats = {s.operator: s for s in store.operator_stats(record.run_id)}
+    assert record.status is RunStatus.FINISHED and len(mutations) == 24
+    assert set(stats) == set(MIX_OPERATORS) and sum(s.mutations for s in stats.values()) == 24
+    directed = [m.message for m in mutations if m.operator == "directed"]
+    assert all(m.startswith("Make") or m == "Change the walker's shape." for m in directed)
+    assert all(m.generated_tokens > 0 for m in mutations)
+    assert "directed" in (tmp_path / "t" / "report.html").read_text()
