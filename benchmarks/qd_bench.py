@@ -35,7 +35,9 @@ VARIANTS = {
 }
 
 
-def one_run(variant: str, rng_seed: int, args: argparse.Namespace, root: Path, evaluations: int | None) -> dict:
+def one_run(
+    variant: str, rng_seed: int, args: argparse.Namespace, root: Path, evaluations: int | None
+) -> dict:
     gp = variant == "gp"
     loop = LoopConfig(batch_size=args.batch, pipeline_depth=2, max_evaluations=evaluations,
                       max_mutations=None if gp else args.calls)  # fmt: skip
@@ -88,8 +90,8 @@ def main() -> None:
         for variant in args.variants:
             rows += [one_run(variant, s, args, Path(scratch), None) for s in args.rng_seeds]
         if not args.no_gp:
-            baseline = [r["evaluations"] for r in rows if r["variant"] == ("mix" if "mix" in args.variants
-                                                                           else args.variants[0])]  # fmt: skip
+            matched = "mix" if "mix" in args.variants else args.variants[0]
+            baseline = [r["evaluations"] for r in rows if r["variant"] == matched]
             rows += [one_run("gp", s, args, Path(scratch), int(np.mean(baseline))) for s in args.rng_seeds]
     console = Console()
     table = Table(title=f"MAP-Elites from {args.seed}, {args.calls} LLM calls, seeds {args.rng_seeds} "
@@ -111,7 +113,16 @@ def main() -> None:
                       f"{np.mean([r['calls_per_s'] for r in runs]):.3f}", end_section=True)  # fmt: skip
     console.print(table)
     per_operator = Table(title="per operator, summed over the seeds' runs")
-    for column in ("variant", "operator", "calls", "applied", "ran", "inserted", "duplicate", "tokens/inserted"):
+    for column in (
+        "variant",
+        "operator",
+        "calls",
+        "applied",
+        "ran",
+        "inserted",
+        "duplicate",
+        "tokens/inserted",
+    ):
         per_operator.add_column(column, justify="right")
     for variant in dict.fromkeys(r["variant"] for r in rows):
         totals: dict[str, list[dict]] = {}

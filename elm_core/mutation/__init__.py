@@ -19,7 +19,16 @@ from elm_core.mutation._factory import OPERATORS, build_mutator
 from elm_core.mutation._gp import EDIT_KINDS, GPMutator
 from elm_core.mutation._llm import SODARACE_MESSAGES, LLMMutator, MutationConfig
 from elm_core.mutation._prompts import PromptStyle
-from elm_core.mutation._types import AST_LOCK, PAPER, Child, ChildRequest, MutationOutcome, Mutator, Request, as_request
+from elm_core.mutation._types import (
+    AST_LOCK,
+    PAPER,
+    Child,
+    ChildRequest,
+    MutationOutcome,
+    Mutator,
+    Request,
+    as_request,
+)
 
 __all__ = [
     "AST_LOCK",

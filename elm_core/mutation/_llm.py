@@ -63,7 +63,9 @@ class LLMMutator:
         drawn = [texts[i] for i in rng.choice(len(texts), size=len(asked), p=weights)]
         messages = [r.instruction or d for r, d in zip(asked, drawn, strict=True)]
         style, task = self.config.style, self.config.task
-        prompts = [build_prompt(style, r.parent, m, task, r.others) for r, m in zip(asked, messages, strict=True)]
+        prompts = [
+            build_prompt(style, r.parent, m, task, r.others) for r, m in zip(asked, messages, strict=True)
+        ]
         generations = self.generator.generate(prompts, self._sampling, seed=int(rng.integers(2**31)))
         children = []
         for request, message, generation in zip(asked, messages, generations, strict=True):

@@ -8,6 +8,7 @@ from elm_core.qd._archive import ArchiveBase, Elite, GridArchive, InsertResult
 from elm_core.qd._config import DEFAULT_RANGES, DESCRIPTOR_NAMES, ArchiveConfig, ArchiveKind
 from elm_core.qd._cvt import CVTArchive
 from elm_core.qd._loop import LoopConfig, LoopStats, MapElites, make_archive
+from elm_core.qd._metrics import ArchiveMetrics, archive_metrics
 from elm_core.qd._operators import (
     CROSSOVER,
     DIRECTED,
@@ -17,7 +18,6 @@ from elm_core.qd._operators import (
     directed_instruction,
     neighbour_gap,
 )
-from elm_core.qd._metrics import ArchiveMetrics, archive_metrics
 from elm_core.qd._ports import Evaluator, Store
 from elm_core.qd._selectors import ParentSelector, TournamentSelector, UniformSelector
 

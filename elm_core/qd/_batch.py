@@ -19,7 +19,6 @@ from elm_core.qd._ports import Store
 from elm_core.sandbox import Outcome
 from elm_core.store import BatchRecord, EliteRecord, IndividualRecord, MetricsRecord, MutationRecord
 
-
 _PAGE = 5000
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elm_core.errors import ConfigError
-from elm_core.mutation import PAPER, ChildRequest
+from elm_core.mutation import PAPER
 from elm_core.qd._archive import ArchiveBase, Elite
 from elm_core.qd._config import DESCRIPTOR_NAMES
 from elm_core.qd._selectors import ParentSelector
@@ -64,7 +64,8 @@ class OperatorMix:
     def only(cls, operator: str) -> OperatorMix:
         if operator not in MIX_OPERATORS:
             raise ConfigError(f"operator must be one of {MIX_OPERATORS}, got {operator!r}")
-        return cls(**{name: float(name == operator) for name in MIX_OPERATORS})
+        directed, crossover, paper = (float(name == operator) for name in MIX_OPERATORS)
+        return cls(directed=directed, crossover=crossover, paper=paper)
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,13 @@ class OperatorPlanner:
             cells = archive.filled_cells()
             others = [c for c in cells[rng.permutation(len(cells))] if c != parent.cell][: k - 1]
             chosen = tuple(archive.get(int(c)) for c in others)
-            return Planned(parent, tuple(e for e in chosen if e is not None), CROSSOVER, CROSSOVER_INSTRUCTION)
+            return Planned(
+                parent, tuple(e for e in chosen if e is not None), CROSSOVER, CROSSOVER_INSTRUCTION
+            )
         if operator == PAPER:
             return Planned(parent, (), PAPER, "")
         gap = neighbour_gap(archive, parent, rng, self.mix.reach)  # crossover on a one-cell map is directed
-        return Planned(parent, (), DIRECTED, directed_instruction(gap))
+        return Planned(parent, (), DIRECTED, directed_instruction(gap.tolist()))
 
 
 def neighbour_gap(archive: ArchiveBase, parent: Elite, rng: np.random.Generator, reach: int) -> np.ndarray:

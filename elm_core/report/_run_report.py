@@ -148,14 +148,18 @@ def _tally(store: SQLiteStore, run_id: str, lineage_ids: set[int]) -> _Tallies:
         seen += len(page_of_individuals)
         tallies.statuses.update(i.status for i in page_of_individuals)
         seeds = [i.fitness for i in page_of_individuals if i.parent_id is None and i.fitness is not None]
-        tallies.best_seed = max([*seeds, *([] if tallies.best_seed is None else [tallies.best_seed])], default=None)
+        tallies.best_seed = max(
+            [*seeds, *([] if tallies.best_seed is None else [tallies.best_seed])], default=None
+        )
     return tallies
 
 
 # -- 1. header ------------------------------------------------------------------------------------------
 
 
-def _header(run: RunRecord, settings: _Settings, metrics: list[MetricsRecord], best_seed: float | None) -> str:
+def _header(
+    run: RunRecord, settings: _Settings, metrics: list[MetricsRecord], best_seed: float | None
+) -> str:
     last = metrics[-1] if metrics else None
     beyond = _NONE
     if last and last.max_fitness is not None and best_seed is not None:
@@ -424,19 +428,22 @@ def _outcomes_section(tallies: _Tallies) -> str:
     return _section("outcomes", "Outcomes", body + tables)
 
 
+def _tokens(value: float | None) -> str:
+    return _NONE if value is None else f"{value:.0f}"
+
+
 def _operators_table(operators: list[OperatorStats]) -> str:
     """Which operator earns its calls: the share of its mutations that applied, ran, entered the archive."""
     rows = "".join(
         f"<tr><td>{html.escape(s.operator)}</td><td class=\"num\">{s.mutations:,}</td>"
         + "".join(f'<td class="num">{100 * s.fraction(n):.1f}%</td>'
                   for n in (s.applied, s.ran, s.inserted, s.duplicates))
-        + f'<td class="num">{_NONE if s.tokens_per_inserted is None else f"{s.tokens_per_inserted:.0f}"}</td></tr>'
+        + f'<td class="num">{_tokens(s.tokens_per_inserted)}</td></tr>'
         for s in operators
     )  # fmt: skip
     head = "".join(f"<th>{h}</th>" for h in ("operator", "mutations", "applied", "ran", "inserted",
                                               "duplicate", "tokens / inserted"))  # fmt: skip
     return f'<table class="counts" id="operators"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-
 
 
 def _count_table(heading: str, counts: dict[str, int], table_id: str, *, total: int | None = None) -> str:

@@ -38,8 +38,10 @@ def run_command(
     calls: Annotated[int | None, typer.Option(min=1, help="Mutations (LLM calls) in all.")] = None,
     mix: Annotated[
         str | None,
-        typer.Option(help="The LLM's operators: directed, crossover or paper alone, or weights such as "
-                     "directed=2,crossover=1,paper=1 (default: the [operators] of the config)."),
+        typer.Option(
+            help="The LLM's operators: directed, crossover or paper alone, or weights such as "
+            "directed=2,crossover=1,paper=1 (default: the [operators] of the config)."
+        ),
     ] = None,
     minutes: Annotated[
         float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")

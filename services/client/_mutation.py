@@ -67,8 +67,12 @@ class RemoteMutator:
         parents = [r.parent for r in requests]
         request = mutation_pb2.MutateRequest(
             parents=[
-                mutation_pb2.Parent(source=r.parent.encode(), message=r.instruction, operator=r.operator,
-                                    others=[other.encode() for other in r.others])
+                mutation_pb2.Parent(
+                    source=r.parent.encode(),
+                    message=r.instruction,
+                    operator=r.operator,
+                    others=[other.encode() for other in r.others],
+                )
                 for r in requests
             ],  # fmt: skip
             style=self.style,

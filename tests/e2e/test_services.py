@@ -149,7 +149,11 @@ def test_four_services_run_evolution_through_replica_and_coordinator_failures(
         assert not [i for i in walk if i.status == "SANDBOX_ERROR"]
         assert sum(i.parent_id is None for i in walk) == 2
         llm_log = store.mutations("llm")
-        assert llm_log and {m.operator for m in llm_log} <= {"paper", "directed", "crossover"} and all(m.raw_output for m in llm_log)
+        assert (
+            llm_log
+            and {m.operator for m in llm_log} <= {"paper", "directed", "crossover"}
+            and all(m.raw_output for m in llm_log)
+        )
 
     # the trainer turns the GP run's mutation log into a dataset
     with TrainerClient(stack["trainer"].address) as trainer:

@@ -74,9 +74,12 @@ def test_crossover_shows_elites_of_other_cells_in_one_prompt() -> None:
     sources = {0: SQUARE, 1: seed_source("cppn_fixed"), 2: seed_source("radial"), 3: "def make_walker(): ..."}
     plan = next(p for p in plans if len(p.others) == 2)
     model = Scripted()
+    others = tuple(sources[o.individual_id] for o in plan.others)
     request = ChildRequest(parent=sources[plan.parent.individual_id], instruction=plan.instruction,
-                           others=tuple(sources[o.individual_id] for o in plan.others), operator=plan.operator)  # fmt: skip
-    (child,) = LLMMutator(model, MutationConfig(style=PromptStyle.REWRITE)).mutate([request], np.random.default_rng(0))
+                           others=others, operator=plan.operator)  # fmt: skip
+    (child,) = LLMMutator(model, MutationConfig(style=PromptStyle.REWRITE)).mutate(
+        [request], np.random.default_rng(0)
+    )
     (prompt,) = model.prompts
     user = prompt.messages[1][1]
     for program in (request.parent, *request.others):
@@ -87,7 +90,9 @@ def test_crossover_shows_elites_of_other_cells_in_one_prompt() -> None:
 
 def test_crossover_on_a_one_cell_map_is_directed() -> None:
     archive = archive_with(((10, 10, 12), 20.0))
-    plans = OperatorPlanner(OperatorMix.only(CROSSOVER), UniformSelector()).plan(archive, 5, np.random.default_rng(0))
+    plans = OperatorPlanner(OperatorMix.only(CROSSOVER), UniformSelector()).plan(
+        archive, 5, np.random.default_rng(0)
+    )
     assert {p.operator for p in plans} == {DIRECTED} and all(p.instruction.startswith("Make") for p in plans)
 
 
@@ -95,7 +100,9 @@ def test_the_mix_is_honoured() -> None:
     archive = archive_with(((10, 10, 12), 20.0), ((3, 10, 35), 10.0))
     mix = OperatorMix(directed=2, crossover=1, paper=1)
     plans = OperatorPlanner(mix, UniformSelector()).plan(archive, 4000, np.random.default_rng(0))
-    shares = {op: sum(p.operator == op for p in plans) / len(plans) for op in ("directed", "crossover", "paper")}
+    shares = {
+        op: sum(p.operator == op for p in plans) / len(plans) for op in ("directed", "crossover", "paper")
+    }
     assert shares == pytest.approx({"directed": 0.5, "crossover": 0.25, "paper": 0.25}, abs=0.03)
     assert all(p.instruction == "" for p in plans if p.operator == "paper")  # the paper table's message
 

@@ -186,8 +186,12 @@ class SameChild:
         answers = []
         for _ in prompts:
             self.calls += 1
-            text = child.replace("    wc = walker_creator()", f"    wc = walker_creator()  # take {self.calls}")
-            answers.append(Generation(text=f"```python\n{text}\n\n```", finish_reason="stop", completion_tokens=9))
+            text = child.replace(
+                "    wc = walker_creator()", f"    wc = walker_creator()  # take {self.calls}"
+            )
+            answers.append(
+                Generation(text=f"```python\n{text}\n\n```", finish_reason="stop", completion_tokens=9)
+            )
         return answers
 
 
@@ -208,7 +212,9 @@ def test_duplicate_children_are_logged_and_not_evaluated_again(tmp_path: Path) -
     assert len(individuals) == 2  # the seed and the one new program: evaluated once
     outcomes = [m.mutation_outcome for m in mutations]
     assert outcomes.count("OK") == 1 and outcomes.count("DUPLICATE") == 11
-    assert all(m.child_id is None and m.applied and not m.ran for m in mutations if m.mutation_outcome == "DUPLICATE")
+    assert all(
+        m.child_id is None and m.applied and not m.ran for m in mutations if m.mutation_outcome == "DUPLICATE"
+    )
     assert all(m.generated_tokens == 9 for m in mutations)
     assert stats is None or stats.duplicates <= stats.mutations
 
