@@ -99,6 +99,14 @@ def test_the_http_listener_xllamacpp_starts_is_locked(generator: LlamaCppGenerat
     assert refused.value.code == 401
 
 
+def test_speculation_does_not_change_greedy_output(generator: LlamaCppGenerator, gguf_path: Path) -> None:
+    copy = Prompt(text="def make_walker():\n    wc = walker_creator()\n" * 3 + "# the same again\n")
+    sampling = SamplingConfig(max_new_tokens=48, temperature=0.0)
+    config = LlamaCppConfig(threads=1, parallel=1, context_per_sequence=512, speculation="ngram-mod")
+    with LlamaCppGenerator(gguf_path, config=config) as speculative:
+        assert speculative.generate([copy], sampling)[0].text == generator.generate([copy], sampling)[0].text
+
+
 def test_name_defaults_to_the_file_name(generator: LlamaCppGenerator, gguf_path: Path) -> None:
     assert generator.name == gguf_path.name
 
@@ -134,8 +142,14 @@ def test_a_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"threads": 0}, {"parallel": 0}, {"context_per_sequence": 16}],
-    ids=["threads", "parallel", "context"],
+    [
+        {"threads": 0},
+        {"parallel": 0},
+        {"context_per_sequence": 16},
+        {"speculation": "eagle"},
+        {"draft_tokens": 0},
+    ],
+    ids=["threads", "parallel", "context", "speculation", "draft_tokens"],
 )
 def test_bad_config_is_a_config_error(kwargs: dict) -> None:
     field = next(iter(kwargs))
