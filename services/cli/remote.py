@@ -17,7 +17,7 @@ from elm_core.errors import ElmError, NotFoundError
 from elm_core.run import seed_programs
 from protos.elm.v1 import coordinator_pb2 as pb
 from services.cli._common import console, fail, operator_table
-from services.cli.runs import run_settings
+from services.cli.runs import CallsOpt, MixOpt, run_settings
 from services.client import CoordinatorClient
 
 CoordinatorOpt = Annotated[
@@ -38,6 +38,8 @@ def submit_command(
     operator: Annotated[str | None, typer.Option(help="llm or gp.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Children per batch.")] = None,
+    calls: CallsOpt = None,
+    mix: MixOpt = None,
     rng_seed: Annotated[int | None, typer.Option(help="The run's RNG seed.")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML file of run settings.")] = None,
     watch: Annotated[bool, typer.Option(help="Follow the run's progress afterwards.")] = False,
@@ -54,7 +56,7 @@ def submit_command(
             else:
                 unset = dict(seed=None, model=None, style=None, backend=None, minutes=None, workers=None)
                 settings = run_settings(config, operator=operator, budget=budget, batch_size=batch_size,
-                                        rng_seed=rng_seed, **unset)  # fmt: skip
+                                        rng_seed=rng_seed, calls=calls, mix=mix, **unset)  # fmt: skip
                 values = json.loads(settings.to_json())
                 values.pop("seeds")  # the programs themselves travel with the request
                 reply = client.create_run(programs, name=run or "", config=values)

@@ -22,6 +22,12 @@ from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 from services.cli._common import console, errors, fail, operator_table
 from services.cli.models import ModelOpt, pull_with_progress
 
+CallsOpt = Annotated[int | None, typer.Option(min=1, help="Mutations (LLM calls) in all.")]
+MixOpt = Annotated[
+    str | None,
+    typer.Option(help="The LLM's operators: directed, crossover or paper alone, or weights such as "
+                 "directed=2,crossover=1,paper=1 (default: the config's [operators])."),
+]  # fmt: skip
 SeedOpt = Annotated[
     list[str] | None,
     typer.Option("--seed", help="square, radial, cppn-fixed, cppn-mutable or a program FILE; repeatable."),

@@ -85,3 +85,21 @@ def test_bench_bugfix_gp_rows() -> None:
     assert [(r["operator"], r["bugs"], r["trials"]) for r in rows] == [("gp", 1, 6), ("gp", 5, 6)]
     assert all(0 <= r["solved"] <= r["ran"] <= r["applied"] <= 6 for r in rows)
     assert re.search("1-5", runner.invoke(app, ["bench", "bugfix", "--bugs", "x"]).output)
+
+
+def test_the_operator_mix_and_call_budget_from_flags(tmp_path: Path) -> None:
+    settings = tmp_path / "run.toml"
+    settings.write_text("[operators]\nreach = 1\n")
+    result = runner.invoke(app, ["run", "--config", str(settings), "--mix", "directed=3,paper=1", "--calls", "5",
+                                 "--operator", "gp", "--workers", "1", "--out", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stored = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert stored["operators"] == {"directed": 3.0, "crossover": 0.0, "paper": 1.0, "reach": 1,
+                                   "crossover_programs": [2, 3]}  # fmt: skip
+    assert stored["loop"]["max_mutations"] == 5
+    with SQLiteStore(tmp_path / "r" / STORE_FILE) as store:
+        (run,) = store.list_runs()
+        assert sum(store.mutation_outcome_counts(run.run_id).values()) == 5
+    for bad, says in (("sideways", "sideways"), ("directed=lots", "number"), ("paper=0", "not all 0")):
+        result = runner.invoke(app, ["run", "--mix", bad, "--operator", "gp", "--out", str(tmp_path / bad)])
+        assert result.exit_code == 2 and says in result.output, result.output
