@@ -226,8 +226,8 @@ class MapElites:
         self._barren = 0 if batch.individuals else self._barren + 1
         if self._barren >= self.config.max_barren_batches:
             raise StateError(
-                f"the {self.mutator.name} operator produced no new program in {self._barren} batches in a row "
-                "(see the mutation log for its outcomes): is the model or prompt style right for this task?"
+                f"the {self.mutator.name} operator produced no new program in {self._barren} batches in a "
+                "row (see the mutation log for its outcomes): is the model or prompt style right for this task?"
             )
         self._builder.committed(batch)
         self._evaluations += len(batch.individuals)
