@@ -1,7 +1,7 @@
 """LLM calls per second on this machine: prompt style, n-gram speculation and batch width side by side.
 
     python benchmarks/mutation_speed_bench.py [--model qwen2.5-coder-0.5b] [--children 16]
-                                              [--variants rewrite/none/8 instruct/none/8 rewrite/ngram-mod/8 ...]
+        [--variants rewrite/none/8 instruct/none/8 rewrite/ngram-mod/8 ...]
 
 Each variant (STYLE/SPECULATION/PARALLEL) loads the model's GGUF with llama.cpp, then mutates Square and
 Radial with directed instructions, `--children` children in batches of PARALLEL, and reports children per

@@ -227,7 +227,8 @@ class MapElites:
         if self._barren >= self.config.max_barren_batches:
             raise StateError(
                 f"the {self.mutator.name} operator produced no new program in {self._barren} batches in a "
-                "row (see the mutation log for its outcomes): is the model or prompt style right for this task?"
+                "row (see the mutation log for its outcomes): is the model or prompt style right for this "
+                "task?"
             )
         self._builder.committed(batch)
         self._evaluations += len(batch.individuals)

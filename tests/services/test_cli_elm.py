@@ -90,8 +90,8 @@ def test_bench_bugfix_gp_rows() -> None:
 def test_the_operator_mix_and_call_budget_from_flags(tmp_path: Path) -> None:
     settings = tmp_path / "run.toml"
     settings.write_text("[operators]\nreach = 1\n")
-    result = runner.invoke(app, ["run", "--config", str(settings), "--mix", "directed=3,paper=1", "--calls", "5",
-                                 "--operator", "gp", "--workers", "1", "--out", str(tmp_path / "r")])  # fmt: skip
+    flags = ["--mix", "directed=3,paper=1", "--calls", "5", "--operator", "gp", "--workers", "1"]
+    result = runner.invoke(app, ["run", "--config", str(settings), *flags, "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     stored = json.loads((tmp_path / "r" / "config.json").read_text())
     assert stored["operators"] == {"directed": 3.0, "crossover": 0.0, "paper": 1.0, "reach": 1,
