@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +44,13 @@ def one_run(
                        rng_seed=rng_seed, evaluator_workers=args.workers, loop=loop,
                        operators=VARIANTS.get(variant, OperatorMix()))  # fmt: skip
     run_dir = root / f"{variant}-{rng_seed}"
-    create_run(run_dir, config)
-    started: list[float] = []
-    outcome = execute_run(run_dir, on_start=lambda _: started.append(time.perf_counter()))
-    wall = time.perf_counter() - started[0] - outcome.report_seconds
+    if not (run_dir / STORE_FILE).exists():  # a kept run (--runs) is read, not run again
+        create_run(run_dir, config)
+        execute_run(run_dir)
     with SQLiteStore(run_dir / STORE_FILE) as store:
         (run,) = store.list_runs()
         metrics = store.metrics(run.run_id)
+        wall = metrics[-1].elapsed_s  # the loop's time: model loading and the report are not in it
         operators = store.operator_stats(run.run_id)
         calls = sum(s.mutations for s in operators)
     marks = [m for m in metrics if m.batch > 0 and (m.batch * args.batch) % args.every == 0]
@@ -84,9 +83,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--no-gp", action="store_true")
+    parser.add_argument("--runs", type=Path, default=None, help="keep the runs here; kept runs are reused")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = args.runs or temporary
         for variant in args.variants:
             rows += [one_run(variant, s, args, Path(scratch), None) for s in args.rng_seeds]
         if not args.no_gp:

@@ -103,7 +103,7 @@ class OperatorPlanner:
         if operator == PAPER:
             return Planned(parent, (), PAPER, "")
         gap = neighbour_gap(archive, parent, rng, self.mix.reach)  # crossover on a one-cell map is directed
-        return Planned(parent, (), DIRECTED, directed_instruction(gap.tolist()))
+        return Planned(parent, (), DIRECTED, directed_instruction(gap.tolist(), parent.descriptors))
 
 
 def neighbour_gap(archive: ArchiveBase, parent: Elite, rng: np.random.Generator, reach: int) -> np.ndarray:
@@ -137,26 +137,38 @@ def cell_widths(archive: ArchiveBase) -> np.ndarray:
     return (upper - lower) / archive.cells ** (1 / len(lower))
 
 
-def directed_instruction(gap: Sequence[float], names: Sequence[str] = DESCRIPTOR_NAMES) -> str:
-    """Words for a descriptor change of a Sodarace walker: height and width in metres, mass in joints."""
+def directed_instruction(
+    gap: Sequence[float], start: Sequence[float], names: Sequence[str] = DESCRIPTOR_NAMES
+) -> str:
+    """Words for moving a Sodarace walker whose descriptors are `start` by `gap`, in terms of the code that
+    builds it: the span of the joints' y (height) and x (width) values from and to, in metres, and joints
+    added or fewer for mass. Small models follow "from 10 to 13" far better than "3 m taller"."""
     change = dict(zip(names, (float(g) for g in gap), strict=True))
-    parts = []
-    for name, more, less in (("height", "taller", "shorter"), ("width", "wider", "narrower")):
+    now = dict(zip(names, (float(v) for v in start), strict=True))
+    sentences = []
+    for name, axis, more, less in (("height", "y", "taller", "shorter"), ("width", "x", "wider", "narrower")):
         metres = change.get(name, 0.0)
         if abs(metres) >= 0.25:
-            parts.append(f"about {_metres(abs(metres))} {more if metres > 0 else less}")
-    shape = f"Make the walker {' and '.join(parts)}." if parts else ""
+            before, after = now.get(name, 0.0), max(now.get(name, 0.0) + metres, 0.0)
+            way = more if metres > 0 else less
+            span = f"they span about {_metres(after)} instead of {_metres(before)}"
+            sentences.append(
+                f"Make the walker {way}: change the {axis} values given to add_joint so that {span}."
+            )
     mass = change.get("mass", 0.0)
     # A joint weighs 1 and brings a few metres of spring (0.1 per metre): about 2 mass units in all.
     joints = max(1, round(abs(mass) / 2))
-    plural = "s" if joints > 1 else ""
     if mass >= 1:
-        weight = f"Make it heavier: add {_count(joints)} joint{plural} joined to the others by muscles."
+        joints = min(joints, 3)
+        sentences.append(f"Make it heavier: add {_count(joints)} more joint{'s' if joints > 1 else ''} with "
+                         "wc.add_joint, each connected to the others with wc.add_muscle.")  # fmt: skip
     elif mass <= -1:
-        weight = f"Make it lighter: remove {_count(joints)} joint{plural} and their muscles."
-    else:
-        weight = ""
-    return " ".join(p for p in (shape, weight) if p) or "Change the walker's shape."
+        sentences.append("Make it lighter: use fewer joints (fewer wc.add_joint calls) and fewer muscles.")
+    text = " ".join(sentences) or "Change the walker's shape."
+    return f"{text} {ONLY_THE_API}"
+
+
+ONLY_THE_API = "Use only wc.add_joint, wc.add_muscle and wc.get_walker: walker_creator has no other methods."
 
 
 def _metres(value: float) -> str:

@@ -11,6 +11,7 @@ from elm_core.mutation import ChildRequest, LLMMutator, MutationConfig, PromptSt
 from elm_core.qd import (
     CROSSOVER,
     DIRECTED,
+    ONLY_THE_API,
     ArchiveConfig,
     GridArchive,
     OperatorMix,
@@ -51,15 +52,20 @@ def test_the_directed_target_is_an_open_neighbouring_cell() -> None:
 
 
 def test_the_instruction_says_what_the_gap_is() -> None:
-    text = directed_instruction((10 / 3, -5 / 3, 5.0))
+    text = directed_instruction((10 / 3, -5 / 3, 5.0), (10.0, 10.0, 11.8))
     assert text == (
-        "Make the walker about 3 m taller and about 2 m narrower. "
-        "Make it heavier: add two joints joined to the others by muscles."
+        "Make the walker taller: change the y values given to add_joint so that they span about 13 m instead "
+        "of 10 m. Make the walker narrower: change the x values given to add_joint so that they span about "
+        "8 m instead of 10 m. Make it heavier: add two more joints with wc.add_joint, each connected to the "
+        f"others with wc.add_muscle. {ONLY_THE_API}"
     )
-    assert directed_instruction((0.0, 3.0, -10.0)) == (
-        "Make the walker about 3 m wider. Make it lighter: remove five joints and their muscles."
+    assert directed_instruction((0.0, 0.8, -10.0), (3.0, 0.5, 20.0)) == (
+        "Make the walker wider: change the x values given to add_joint so that they span about 1.3 m instead "
+        "of 0.5 m. Make it lighter: use fewer joints (fewer wc.add_joint calls) and fewer muscles. "
+        f"{ONLY_THE_API}"
     )
-    assert directed_instruction((0.0, 0.0, 0.0)) == "Change the walker's shape."
+    assert directed_instruction((0.0, 0.0, 30.0), (1, 1, 1)).count("three more joints") == 1  # a few at once
+    assert directed_instruction((0.0, 0.0, 0.0), (1, 1, 1)) == f"Change the walker's shape. {ONLY_THE_API}"
 
 
 def test_crossover_shows_elites_of_other_cells_in_one_prompt() -> None:
