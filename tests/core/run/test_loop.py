@@ -141,7 +141,7 @@ class Barren:
 
 def test_an_operator_that_never_produces_a_program_fails_the_run_clearly(tmp_path: Path) -> None:
     create_run(tmp_path / "b", GP)
-    with pytest.raises(StateError, match="no program in 25 batches"):
+    with pytest.raises(StateError, match="produced no new program in 25 batches"):
         execute_run(tmp_path / "b", mutator=Barren())
     with SQLiteStore(tmp_path / "b" / STORE_FILE) as store:
         (record,) = store.list_runs()
