@@ -25,6 +25,7 @@ from elm_core.qd._selectors import ParentSelector
 DIRECTED = "directed"
 CROSSOVER = "crossover"
 MIX_OPERATORS = (DIRECTED, CROSSOVER, PAPER)
+MOVES = ("axis", "any")  # directed targets: along one descriptor at a time, or any neighbouring cell
 
 CROSSOVER_INSTRUCTION = (
     "Write a new walker that combines the best ideas of these programs, for example the body of one with "
@@ -40,6 +41,9 @@ class OperatorMix:
     crossover: float = 0.25
     paper: float = 0.25
     reach: int = 2  # directed targets lie up to this many cells away in each descriptor
+    # "axis": a target differs from the parent's cell in one descriptor, so the instruction asks for one
+    # change (a 0.5B model follows that far better: docs/benchmarks.md); "any": in any of them at once.
+    moves: str = "axis"
     crossover_programs: tuple[int, ...] = (2, 3)  # how many elites a crossover prompt shows, drawn uniformly
 
     def __post_init__(self) -> None:
@@ -50,6 +54,8 @@ class OperatorMix:
             raise ConfigError(f"[operators] weights must be numbers >= 0, not all 0; got {weights}")
         if not isinstance(self.reach, int) or self.reach < 1:
             raise ConfigError(f"[operators] reach must be an int >= 1, got {self.reach!r}")
+        if self.moves not in MOVES:
+            raise ConfigError(f"[operators] moves must be one of {MOVES}, got {self.moves!r}")
         programs = tuple(self.crossover_programs)
         if not programs or any(not isinstance(k, int) or k < 2 for k in programs):
             raise ConfigError(f"[operators] crossover_programs must be ints >= 2, got {programs!r}")
@@ -102,20 +108,26 @@ class OperatorPlanner:
             )
         if operator == PAPER:
             return Planned(parent, (), PAPER, "")
-        gap = neighbour_gap(archive, parent, rng, self.mix.reach)  # crossover on a one-cell map is directed
+        # a crossover on a one-cell map comes here too: it is directed
+        gap = neighbour_gap(archive, parent, rng, self.mix.reach, axis=self.mix.moves == "axis")
         return Planned(parent, (), DIRECTED, directed_instruction(gap.tolist(), parent.descriptors))
 
 
-def neighbour_gap(archive: ArchiveBase, parent: Elite, rng: np.random.Generator, reach: int) -> np.ndarray:
+def neighbour_gap(
+    archive: ArchiveBase, parent: Elite, rng: np.random.Generator, reach: int, *, axis: bool = False
+) -> np.ndarray:
     """The descriptor change from `parent` to a neighbouring cell, chosen at random among the neighbours
-    (up to `reach` cells away per descriptor) that are empty or hold a weaker elite; among all of them when
-    none is. Moves are whole cell widths, so the target is a cell the walker would really land in."""
+    (up to `reach` cells away per descriptor; with `axis`, along one descriptor only) that are empty or hold
+    a weaker elite; among all of them when none is. Moves are whole cell widths, so the target is a cell the
+    walker would really land in."""
     widths = cell_widths(archive)
     point = np.asarray(parent.descriptors, dtype=np.float64)
     lower, upper = np.array(archive.config.ranges).T
     steps = range(-reach, reach + 1)
     targets: dict[int, np.ndarray] = {}
     for offset in itertools.product(steps, repeat=len(widths)):
+        if axis and np.count_nonzero(offset) != 1:
+            continue
         target = np.clip(point + np.array(offset) * widths, lower, upper)
         cell = archive.cell_of(target)
         if cell != parent.cell:

@@ -26,7 +26,7 @@ CallsOpt = Annotated[int | None, typer.Option(min=1, help="Mutations (LLM calls)
 MixOpt = Annotated[
     str | None,
     typer.Option(help="The LLM's operators: directed, crossover or paper alone, or weights such as "
-                 "directed=2,crossover=1,paper=1 (default: the config's [operators])."),
+                 "directed=2,crossover=1,paper=1 (default: the config's operators table)."),
 ]  # fmt: skip
 SeedOpt = Annotated[
     list[str] | None,
@@ -41,14 +41,8 @@ def run_command(
     style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto, hf or llamacpp.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
-    calls: Annotated[int | None, typer.Option(min=1, help="Mutations (LLM calls) in all.")] = None,
-    mix: Annotated[
-        str | None,
-        typer.Option(
-            help="The LLM's operators: directed, crossover or paper alone, or weights such as "
-            "directed=2,crossover=1,paper=1 (default: the [operators] of the config)."
-        ),
-    ] = None,
+    calls: CallsOpt = None,
+    mix: MixOpt = None,
     minutes: Annotated[
         float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")
     ] = None,

@@ -95,7 +95,7 @@ def test_the_operator_mix_and_call_budget_from_flags(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     stored = json.loads((tmp_path / "r" / "config.json").read_text())
     assert stored["operators"] == {"directed": 3.0, "crossover": 0.0, "paper": 1.0, "reach": 1,
-                                   "crossover_programs": [2, 3]}  # fmt: skip
+                                   "moves": "axis", "crossover_programs": [2, 3]}  # fmt: skip
     assert stored["loop"]["max_mutations"] == 5
     with SQLiteStore(tmp_path / "r" / STORE_FILE) as store:
         (run,) = store.list_runs()

@@ -51,6 +51,25 @@ def test_the_directed_target_is_an_open_neighbouring_cell() -> None:
     assert len(seen) > 50  # chosen at random among the neighbours
 
 
+def test_axis_targets_change_one_descriptor() -> None:
+    parent_point = (10.0, 10.0, 11.8)
+    archive = archive_with((parent_point, 20.0))
+    parent = archive.get(archive.cell_of(parent_point))
+    assert parent is not None
+    seen = set()
+    for k in range(200):
+        gap = neighbour_gap(archive, parent, np.random.default_rng(k), reach=2, axis=True)
+        moved = np.subtract(archive.cell_index(archive.cell_of(np.array(parent_point) + gap)),
+                            archive.cell_index(parent.cell))  # fmt: skip
+        assert np.count_nonzero(moved) == 1 and np.abs(moved).max() <= 2
+        seen.add(tuple(moved))
+    assert len(seen) == 12  # ±1 and ±2 cells along each of the three descriptors
+    plans = OperatorPlanner(OperatorMix.only(DIRECTED), UniformSelector()).plan(
+        archive, 30, np.random.default_rng(0)
+    )
+    assert all(p.instruction.count("Make") == 1 for p in plans)  # one change asked for at a time
+
+
 def test_the_instruction_says_what_the_gap_is() -> None:
     text = directed_instruction((10 / 3, -5 / 3, 5.0), (10.0, 10.0, 11.8))
     assert text == (
@@ -114,7 +133,7 @@ def test_the_mix_is_honoured() -> None:
 
 
 @pytest.mark.parametrize("bad", [dict(directed=-1), dict(directed=0, crossover=0, paper=0), dict(reach=0),
-                                 dict(crossover_programs=(1,))])  # fmt: skip
+                                 dict(crossover_programs=(1,)), dict(moves="diagonal")])  # fmt: skip
 def test_a_bad_mix_is_a_config_error(bad: dict) -> None:
     with pytest.raises(ConfigError):
         OperatorMix(**bad)
