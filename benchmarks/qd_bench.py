@@ -30,7 +30,7 @@ VARIANTS = {
     "paper": OperatorMix.only("paper"),
     "directed": OperatorMix.only("directed"),
     "crossover": OperatorMix(directed=0.0, crossover=1.0, paper=0.0),  # directed while one cell is filled
-    "mix": OperatorMix(),
+    "mix": OperatorMix(directed=0.5, crossover=0.25, paper=0.25),
 }
 
 
@@ -142,7 +142,7 @@ def main() -> None:
     console.print(per_operator)
     out = Path(__file__).parent / "results" / "qd_bench.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 
 from elm_core.errors import StateError
 from elm_core.mutation import Child, MutationOutcome
-from elm_core.qd import MIX_OPERATORS, LoopConfig
+from elm_core.qd import MIX_OPERATORS, LoopConfig, OperatorMix
 from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 
@@ -223,8 +223,9 @@ def test_a_short_tiny_model_run_uses_every_operator(tmp_path: Path) -> None:
     from elm_core.models import SamplingConfig
 
     loop = LoopConfig(batch_size=8, pipeline_depth=2, max_evaluations=None, max_mutations=24)
+    mix = OperatorMix(directed=0.5, crossover=0.25, paper=0.25)
     config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square", "cppn_fixed"),
-                                 sampling=SamplingConfig(max_new_tokens=8), loop=loop)  # fmt: skip
+                                 sampling=SamplingConfig(max_new_tokens=8), loop=loop, operators=mix)  # fmt: skip
     run(tmp_path / "t", config)
     with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
         (record,) = store.list_runs()
