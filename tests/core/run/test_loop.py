@@ -224,8 +224,8 @@ def test_a_short_tiny_model_run_uses_every_operator(tmp_path: Path) -> None:
 
     loop = LoopConfig(batch_size=8, pipeline_depth=2, max_evaluations=None, max_mutations=24)
     mix = OperatorMix(directed=0.5, crossover=0.25, paper=0.25)
-    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square", "cppn_fixed"),
-                                 sampling=SamplingConfig(max_new_tokens=8), loop=loop, operators=mix)  # fmt: skip
+    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square", "cppn_fixed"), loop=loop,
+                                 sampling=SamplingConfig(max_new_tokens=8), operators=mix)  # fmt: skip
     run(tmp_path / "t", config)
     with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
         (record,) = store.list_runs()
