@@ -7,8 +7,8 @@ Needs the images built (deploy/scripts/bootstrap.sh, or `docker compose build`).
 compose project (elm-bench) with the tiny model, so nothing is downloaded, and removes it at the end.
 Throughput: the four seeds repeated in batches of 8, two callers at once (the loop at pipeline depth 2); the
 fleet side runs in the coordinator's container against the compose file's evaluator replicas (2 × 1 worker,
-1 CPU each), the embedded side is an in-process `Evaluator` with `--workers` workers; the sides alternate for
-`--rounds` rounds and the ratio is the median of the rounds' ratios (target >= 0.80).
+1 CPU each), the embedded side is an in-process `EvaluatorPool` with `--workers` workers; the sides
+alternate for `--rounds` rounds and the ratio is the median of the rounds' ratios (target >= 0.80).
 Prints a table and writes benchmarks/results/compose_bench.json.
 """
 
@@ -27,7 +27,7 @@ from grpc_bench import THREADS, seed_batches, throughput  # beside this script: 
 from rich.console import Console
 from rich.table import Table
 
-from elm_core.evaluation import Evaluator
+from elm_core.evaluation import EvaluatorPool
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "elm-bench"
@@ -97,7 +97,7 @@ def main() -> None:
         ups = [cold_up_s() for _ in range(args.ups)]
         batches = seed_batches(args.batches)
         rates: dict[str, list[float]] = {"embedded": [], "containers": []}
-        with Evaluator(workers=args.workers) as evaluator:
+        with EvaluatorPool(workers=args.workers) as evaluator:
             throughput(evaluator.evaluate, seed_batches(CALLERS))
             for _ in range(args.rounds):
                 rates["embedded"].append(throughput(evaluator.evaluate, batches))

@@ -22,7 +22,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from elm_core.evaluation import Evaluator
+from elm_core.evaluation import EvaluatorPool
 from elm_core.models import gguf_path
 from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
 from elm_core.mutation import ChildRequest, LLMMutator, MutationConfig, PromptStyle
@@ -30,7 +30,9 @@ from elm_core.qd import ArchiveConfig, GridArchive, directed_instruction, neighb
 from elm_core.sodarace import seed_source
 
 
-def bench(moves: str, args: argparse.Namespace, evaluator: Evaluator, generator: LlamaCppGenerator) -> dict:
+def bench(
+    moves: str, args: argparse.Namespace, evaluator: EvaluatorPool, generator: LlamaCppGenerator
+) -> dict:
     source = seed_source(args.seed)
     (seed,) = evaluator.evaluate([source])
     point = (seed.descriptors.height, seed.descriptors.width, seed.descriptors.mass)
@@ -69,7 +71,10 @@ def main() -> None:
     parser.add_argument("--rng-seed", type=int, default=1)
     args = parser.parse_args()
     config = LlamaCppConfig(parallel=8)
-    with Evaluator(workers=2) as evaluator, LlamaCppGenerator(gguf_path(args.model), config=config) as model:
+    with (
+        EvaluatorPool(workers=2) as evaluator,
+        LlamaCppGenerator(gguf_path(args.model), config=config) as model,
+    ):
         rows = [bench(moves, args, evaluator, model) for moves in args.moves]
     table = Table(title=f"{args.model}: directed children of {args.seed} ({platform.node()})")
     for column in ("moves", "children", "applied", "ran", "left the cell", "hit the target", "s"):

@@ -5,10 +5,10 @@
                                               [--model tiny] [--callers 1 8] [--tokens 64] [--threads 1]
 
 Section `evaluation`: (a) throughput on the four seeds repeated, batches of 8, two threads calling evaluate at
-once (as the loop does at pipeline depth 2): the embedded Evaluator with W workers vs an EvaluatorFleet over R
-evaluator servers started in this process with W workers in all, measured in alternating rounds (ratio: the
-median of the rounds' ratios); target ratio >= 0.90. (b) per-call overhead of Evaluate on a batch of 16
-trivial programs: gRPC latency minus in-process latency (paired calls), p50/p99.
+once (as the loop does at pipeline depth 2): the embedded EvaluatorPool with W workers vs an EvaluatorFleet
+over R evaluator servers started in this process with W workers in all, measured in alternating rounds
+(ratio: the median of the rounds' ratios); target ratio >= 0.90. (b) per-call overhead of Evaluate on a batch
+of 16 trivial programs: gRPC latency minus in-process latency (paired calls), p50/p99.
 Section `model`: the model server's dynamic batching, aggregate generated tokens/s with 8 concurrent Mutate
 callers vs 1 (benchmarks/_model_batching.py).
 Prints a table per section and writes benchmarks/results/grpc_bench.json.
@@ -32,7 +32,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from elm_core.evaluation import EvalResult, Evaluator
+from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.sodarace import SEED_NAMES, SimConfig, seed_source
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.client import EvaluatorFleet
@@ -73,7 +73,7 @@ def start_replicas(
 ) -> list[RunningServer]:
     """`replicas` evaluator servers in this process sharing `workers` (max_in_flight 0: the default)."""
     config = EvaluatorServerConfig(
-        workers=max(1, workers // replicas), max_in_flight=max_in_flight, sim_seconds=sim_seconds
+        workers=max(1, workers // replicas), max_in_flight=max_in_flight, sim=SimConfig(seconds=sim_seconds)
     )
     with ThreadPoolExecutor(replicas) as pool:
         return list(pool.map(lambda _: serve(config, port=0, host="127.0.0.1"), range(replicas)))
@@ -82,7 +82,10 @@ def start_replicas(
 def evaluation_throughput(args: argparse.Namespace, replicas: list[RunningServer]) -> dict:
     """Programs/s of each side over `rounds` rounds, the sides alternating (a busy host drifts); medians."""
     batches, warm = seed_batches(args.batches), seed_batches(THREADS)
-    with Evaluator(workers=args.workers) as embedded, EvaluatorFleet([r.address for r in replicas]) as fleet:
+    with (
+        EvaluatorPool(workers=args.workers) as embedded,
+        EvaluatorFleet([r.address for r in replicas]) as fleet,
+    ):
         sides = {"embedded": embedded.evaluate, "grpc": fleet.evaluate}
         for evaluate in sides.values():
             throughput(evaluate, warm)
@@ -100,13 +103,13 @@ def evaluation_throughput(args: argparse.Namespace, replicas: list[RunningServer
 
 
 def evaluate_overhead(args: argparse.Namespace) -> dict:
-    """Paired calls on one replica and one Evaluator with the same workers: gRPC minus in-process, in ms."""
+    """Paired calls on a replica and an EvaluatorPool with the same workers: gRPC minus in-process, in ms."""
     sim = SimConfig(seconds=OVERHEAD_SIM_S)
     (replica,) = start_replicas(1, args.workers, max_in_flight=OVERHEAD_BATCH, sim_seconds=sim.seconds)
     stub = evaluator_pb2_grpc.EvaluatorServiceStub(grpc.insecure_channel(replica.address))
     request = evaluator_pb2.EvaluateRequest(programs=[TRIVIAL.encode()] * OVERHEAD_BATCH)
     try:
-        with Evaluator(sim_config=sim, workers=args.workers, queue_size=OVERHEAD_BATCH) as embedded:
+        with EvaluatorPool(sim_config=sim, workers=args.workers, queue_size=OVERHEAD_BATCH) as embedded:
 
             def in_process() -> None:
                 embedded.evaluate([TRIVIAL] * OVERHEAD_BATCH)

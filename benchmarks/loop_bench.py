@@ -23,13 +23,15 @@ from rich.console import Console
 from rich.table import Table
 
 from elm_core.qd import LoopConfig, MapElites
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
+from elm_core.run import STORE_FILE, create_run, execute_run
+from elm_core.spec import EmbeddedSpec, MutationSpec, RunSpec
 from elm_core.store import SQLiteStore
 
 
 def bench(operator: str, args: argparse.Namespace, root: Path) -> dict:
-    config = RunConfig(
-        operator=operator, model=args.model, seeds=(args.seed,), evaluator_workers=args.workers,
+    config = RunSpec(
+        mutation=MutationSpec(operator=operator, model=args.model), seeds=(args.seed,),
+        embedded=EmbeddedSpec(workers=args.workers),
         loop=LoopConfig(batch_size=args.batch, pipeline_depth=args.depth, max_evaluations=args.budget),
     )  # fmt: skip
     run_dir = root / operator

@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from elm_core.qd import LoopConfig, OperatorMix
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
+from elm_core.run import STORE_FILE, create_run, execute_run
+from elm_core.spec import EmbeddedSpec, MutationSpec, RunSpec
 from elm_core.store import SQLiteStore
 
 VARIANTS = {
@@ -40,9 +41,11 @@ def one_run(
     gp = variant == "gp"
     loop = LoopConfig(batch_size=args.batch, pipeline_depth=2, max_evaluations=evaluations,
                       max_mutations=None if gp else args.calls)  # fmt: skip
-    config = RunConfig(operator="gp" if gp else "llm", model=args.model, seeds=(args.seed,),
-                       rng_seed=rng_seed, evaluator_workers=args.workers, loop=loop,
-                       operators=VARIANTS.get(variant, OperatorMix()))  # fmt: skip
+    mutation = MutationSpec(
+        operator="gp" if gp else "llm", model=args.model, operators=VARIANTS.get(variant, OperatorMix())
+    )
+    config = RunSpec(mutation=mutation, seeds=(args.seed,), rng_seed=rng_seed,
+                     embedded=EmbeddedSpec(workers=args.workers), loop=loop)  # fmt: skip
     run_dir = root / f"{variant}-{rng_seed}"
     if not (run_dir / STORE_FILE).exists():  # a kept run (--runs) is read, not run again
         create_run(run_dir, config)

@@ -21,7 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from elm_core.evaluation import Evaluator
+from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import Sandbox, SandboxPool
 from elm_core.sodarace import SEED_NAMES, Walker, seed_source, simulate, walker_creator
 from services.cli._inputs import seed_walkers
@@ -78,7 +78,7 @@ def end_to_end(rounds: int, workers: int, lanes: int) -> list[dict]:
     walkers = dict(seed_walkers())
     rows = []
     with (
-        Evaluator(workers=workers, queue_size=64) as evaluator,
+        EvaluatorPool(workers=workers, queue_size=64) as evaluator,
         multiprocessing.get_context("spawn").Pool(workers) as direct,
     ):
         evaluator.map([seed_source(name) for name in SEED_NAMES])  # warm both

@@ -10,9 +10,10 @@ import pytest
 
 from elm_core.models import DEFAULT_MODEL, HFConfig, HFGenerator, load_generator, pull
 from elm_core.qd import LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
+from elm_core.run import STORE_FILE, create_run, execute_run
 from elm_core.sandbox import Sandbox
-from elm_core.sodarace import SEED_NAMES, Walker, seed_source
+from elm_core.sodarace import SEED_NAMES, SimConfig, Walker, seed_source
+from elm_core.spec import EmbeddedSpec, EvaluationSpec, MutationSpec, RunSpec
 from elm_core.store import SQLiteStore
 
 
@@ -62,8 +63,14 @@ def gp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     Tests only read it; a test that writes works on a copy."""
     run_dir = tmp_path_factory.mktemp("gp") / "run"
     loop = LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32)
-    create_run(run_dir, RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2,
-                                  sim_seconds=4.0, loop=loop))  # fmt: skip
+    spec = RunSpec(
+        mutation=MutationSpec(operator="gp"),
+        seeds=("square", "radial"),
+        loop=loop,
+        evaluation=EvaluationSpec(sim=SimConfig(seconds=4.0)),
+        embedded=EmbeddedSpec(workers=2),
+    )
+    create_run(run_dir, spec)
     execute_run(run_dir)
     with SQLiteStore(run_dir / STORE_FILE) as store:
         return run_dir / STORE_FILE, store.list_runs()[0].run_id

@@ -4,7 +4,7 @@ The program runs in the sandbox; its walker is validated on the trusted side and
 separate process that never ran program text.
 """
 
-from elm_core.evaluation._evaluator import EvalResult, Evaluator
+from elm_core.evaluation._evaluator import EvalResult, EvaluatorPool
 from elm_core.evaluation._simulation_process import SimulationProcess
 
-__all__ = ["EvalResult", "Evaluator", "SimulationProcess"]
+__all__ = ["EvalResult", "EvaluatorPool", "SimulationProcess"]

@@ -48,12 +48,12 @@ class _Lane:
             self.sandbox.close()
             raise
 
-    def evaluate(self, source: str) -> EvalResult:
+    def evaluate(self, source: str, sim_config: SimConfig | None, terrain: Terrain | None) -> EvalResult:
         execution = self.sandbox.run(source)
         if not execution.ok or execution.walker is None:
             return EvalResult(execution.status, None, execution.message, timings=execution.timings)
         started = time.perf_counter()
-        simulation = self.simulator.simulate(execution.walker)
+        simulation = self.simulator.simulate(execution.walker, sim_config, terrain)
         return _combine(execution, execution.walker, simulation, (time.perf_counter() - started) * 1e3)
 
     def close(self) -> None:
@@ -70,8 +70,11 @@ def _combine(execution: ExecutionResult, walker: Walker, simulation: SimResult, 
     )
 
 
-class Evaluator(WorkerPool[_Lane]):
-    """`workers` lanes (sandbox + simulation process) evaluate programs in parallel, with back-pressure."""
+class EvaluatorPool(WorkerPool[_Lane]):
+    """`workers` lanes (sandbox + simulation process) evaluate programs in parallel, with back-pressure.
+
+    Walkers are simulated with `sim_config` on `terrain` unless a call names another world: one pool serves
+    runs with different settings."""
 
     def __init__(
         self,
@@ -90,16 +93,29 @@ class Evaluator(WorkerPool[_Lane]):
             queue_size=queue_size,
         )
 
-    def evaluate(self, sources: Sequence[str]) -> list[EvalResult]:
+    def evaluate(
+        self,
+        sources: Sequence[str | bytes],
+        *,
+        sim_config: SimConfig | None = None,
+        terrain: Terrain | None = None,
+    ) -> list[EvalResult]:
         """Evaluates a batch in parallel, results in order; text no program can be made of is a result too."""
         futures: list[Future[EvalResult] | EvalResult] = []
         for source in sources:
             try:
-                futures.append(self.submit(source, block=True))
+                futures.append(self.submit(source, block=True, sim_config=sim_config, terrain=terrain))
             except InvalidRequestError as e:
                 futures.append(EvalResult(Outcome.SYNTAX_ERROR, None, str(e)))
         return [f if isinstance(f, EvalResult) else f.result() for f in futures]
 
-    def submit(self, source: str | bytes, *, block: bool = False) -> Future[EvalResult]:
+    def submit(
+        self,
+        source: str | bytes,
+        *,
+        block: bool = False,
+        sim_config: SimConfig | None = None,
+        terrain: Terrain | None = None,
+    ) -> Future[EvalResult]:
         text = check_source(source, self.sandbox_config)
-        return self.submit_job(lambda lane: lane.evaluate(text), block=block)
+        return self.submit_job(lambda lane: lane.evaluate(text, sim_config, terrain), block=block)

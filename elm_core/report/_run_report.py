@@ -19,15 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from elm_core.errors import ElmError, InvalidRequestError
+from elm_core.errors import ConfigError, ElmError, InvalidRequestError
 from elm_core.report._charts import (
     Axis,
     ColourScale,
-    Range,
     Series,
     heat_map,
     line_chart,
@@ -35,7 +33,8 @@ from elm_core.report._charts import (
     scatter,
     small_multiples,
 )
-from elm_core.sodarace import SimConfig, Terrain, Walker, record, render_gif
+from elm_core.sodarace import Walker, record, render_gif
+from elm_core.spec import RunSpec
 from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, OperatorStats, RunRecord, SQLiteStore
 
 REPORT_GIF_SIZE = (320, 180)
@@ -46,59 +45,6 @@ _MAX_LINEAGE_STEPS = 60  # a longer lineage shows its seed and its last steps
 _DESCRIPTORS = ("height", "width", "mass")
 _COLOURS = ("#2f7fc1", "#e4572e", "#3aa76d")
 _NONE = "—"
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """What the report needs from the run's stored config; anything missing or malformed is defaulted."""
-
-    operator: str | None = None
-    model: str | None = None
-    style: str | None = None
-    terrain: str = "flat"
-    sim_seconds: float = SimConfig().seconds
-    kind: str = "grid"
-    dims: tuple[int, ...] = ()
-    ranges: tuple[Range, ...] = ()
-
-    @classmethod
-    def parse(cls, config_json: str) -> _Settings:
-        try:
-            config = json.loads(config_json)
-        except json.JSONDecodeError:
-            config = {}
-        config = config if isinstance(config, dict) else {}
-        archive: dict[str, Any] = config["archive"] if isinstance(config.get("archive"), dict) else {}
-        dims = _dims(archive.get("dims"))
-        seconds = config.get("sim_seconds")
-        return cls(
-            operator=_text_or_none(config.get("operator")),
-            model=_text_or_none(config.get("model")),
-            style=_text_or_none(config.get("style")),
-            terrain=str(config.get("terrain", "flat")),
-            sim_seconds=float(seconds) if isinstance(seconds, int | float) else SimConfig().seconds,
-            kind=str(archive.get("kind", "grid")),
-            dims=dims,
-            ranges=_ranges(archive.get("ranges"), len(dims)),
-        )
-
-
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _dims(value: Any) -> tuple[int, ...]:
-    ok = isinstance(value, list) and all(isinstance(d, int) and d > 0 for d in value)
-    return tuple(value) if ok else ()
-
-
-def _ranges(value: Any, count: int) -> tuple[Range, ...]:
-    try:
-        ranges = tuple((float(lo), float(hi)) for lo, hi in value)
-    except (TypeError, ValueError):
-        return ()
-    ok = all(math.isfinite(lo) and math.isfinite(hi) and lo < hi for lo, hi in ranges)
-    return ranges if ok and len(ranges) >= max(count, 2) else ()
 
 
 @dataclass
@@ -114,12 +60,20 @@ class _Tallies:
     operators: list[OperatorStats] = field(default_factory=list)
 
 
+def _spec(run: RunRecord) -> RunSpec:
+    """The run's spec; a report of a run whose stored spec no longer decodes shows the defaults."""
+    try:
+        return RunSpec.from_json(run.config_json)
+    except ConfigError:
+        return RunSpec()
+
+
 def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: int = 4) -> Path:
     """Writes one self-contained HTML report of run `run_id` to `out_path` (atomically) and returns it."""
     if top < 0:
         raise InvalidRequestError(f"top must be >= 0, got {top}")
     run = store.get_run(run_id)
-    settings = _Settings.parse(run.config_json)
+    settings = _spec(run)
     metrics = store.metrics(run_id)
     best = store.top_elites(run_id, max(top, 1))
     lineage = store.lineage(run_id, best[0].individual_id) if best else []
@@ -157,19 +111,17 @@ def _tally(store: SQLiteStore, run_id: str, lineage_ids: set[int]) -> _Tallies:
 # -- 1. header ------------------------------------------------------------------------------------------
 
 
-def _header(
-    run: RunRecord, settings: _Settings, metrics: list[MetricsRecord], best_seed: float | None
-) -> str:
+def _header(run: RunRecord, settings: RunSpec, metrics: list[MetricsRecord], best_seed: float | None) -> str:
     last = metrics[-1] if metrics else None
     beyond = _NONE
     if last and last.max_fitness is not None and best_seed is not None:
         beyond = f"{last.max_fitness - best_seed:+.2f} m over the best seed ({best_seed:.2f} m)"
     facts = {
         "status": run.status.value,
-        "operator": settings.operator or _NONE,
-        "model": settings.model or _NONE,
-        "style": settings.style or _NONE,
-        "terrain": settings.terrain,
+        "operator": settings.mutation.operator,
+        "model": settings.mutation.model or _NONE,
+        "style": settings.mutation.style or _NONE,
+        "terrain": settings.evaluation.terrain,
         "evaluations": f"{run.evaluations:,}",
         "batches": f"{run.batches:,}",
         "elapsed": _duration(last.elapsed_s) if last else _NONE,
@@ -209,25 +161,26 @@ def _number(value: float | None) -> str:
 # -- 2. the map ----------------------------------------------------------------------------------------
 
 
-def _map_section(elites: list[EliteRecord], settings: _Settings) -> str:
+def _map_section(elites: list[EliteRecord], settings: RunSpec) -> str:
     if not elites:
         return _section("map", "Archive", _note("The archive is empty: no elites yet."))
     scale = ColourScale(min(e.fitness for e in elites), max(e.fitness for e in elites))
     legend = f'<div class="legend">{scale.legend("fitness")}</div>'
     summary = f"<p>{len(elites):,} elites; fitness from {scale.lo:+.3f} to {scale.hi:+.3f}.</p>"
-    grid = settings.kind == "grid" and len(settings.dims) in (2, 3) and len(settings.ranges) >= 2
+    archive = settings.archive
+    grid = archive.kind == "grid" and len(archive.dims) in (2, 3)
     body = _grid_maps(elites, settings, scale) if grid else _elite_scatter(elites, settings, scale)
     return _section("map", "Archive", summary + body + legend)
 
 
-def _grid_maps(elites: list[EliteRecord], settings: _Settings, scale: ColourScale) -> str:
-    dims = settings.dims
+def _grid_maps(elites: list[EliteRecord], settings: RunSpec, scale: ColourScale) -> str:
+    dims = settings.archive.dims
     grid = np.full(dims, np.nan)
     for e in elites:
         if 0 <= e.cell < grid.size:
             grid[np.unravel_index(e.cell, dims)] = e.fitness
     height, width, *mass = (
-        Axis(n, r, d) for n, r, d in zip(_DESCRIPTORS, settings.ranges, dims, strict=False)
+        Axis(n, r, d) for n, r, d in zip(_DESCRIPTORS, settings.archive.ranges, dims, strict=False)
     )
     projection = np.fmax.reduce(grid, axis=2) if mass else grid  # fmax: NaN only where every bin is empty
     main = heat_map(projection, scale, x=width, y=height, label="best fitness over height and width",
@@ -240,13 +193,12 @@ def _grid_maps(elites: list[EliteRecord], settings: _Settings, scale: ColourScal
     return f'{figure}<h3 id="map-slices">One height × width slice per mass bin</h3>{slices}'
 
 
-def _elite_scatter(elites: list[EliteRecord], settings: _Settings, scale: ColourScale) -> str:
+def _elite_scatter(elites: list[EliteRecord], settings: RunSpec, scale: ColourScale) -> str:
     placed = [e for e in elites if len(e.descriptors) >= 2]
     if not placed:
         return _note("The elites carry no (height, width) descriptors to plot.")
     points = [(e.descriptors[1], e.descriptors[0], e.fitness) for e in placed]
-    extent = [(min(p[k] for p in points), max(p[k] for p in points)) for k in (0, 1)]
-    ranges = (settings.ranges[1], settings.ranges[0]) if settings.ranges else (extent[0], extent[1])
+    ranges = (settings.archive.ranges[1], settings.archive.ranges[0])
     tips = [f"individual {e.individual_id}: height {e.descriptors[0]:.3g}, width {e.descriptors[1]:.3g}, "
             f"fitness {e.fitness:+.3f}" for e in placed]  # fmt: skip
     svg = scatter(points, scale, label="elites by height and width", ranges=ranges,
@@ -302,19 +254,19 @@ def _figure(figure_id: str, svg: str, caption: str) -> str:
 # -- 4. the best walkers ----------------------------------------------------------------------------------
 
 
-def _walkers_section(store: SQLiteStore, run_id: str, best: list[EliteRecord], settings: _Settings) -> str:
+def _walkers_section(store: SQLiteStore, run_id: str, best: list[EliteRecord], settings: RunSpec) -> str:
     if not best:
         return _section("walkers", "Best walkers", _note("No elites yet, so no walkers to show."))
     cards = [
         _walker_card(rank, e, store.individual(run_id, e.individual_id), settings)
         for rank, e in enumerate(best, 1)
     ]
-    terrain = html.escape(settings.terrain)
-    intro = f"<p>Re-simulated for {settings.sim_seconds:g} s on <b>{terrain}</b> terrain.</p>"
+    terrain = html.escape(settings.evaluation.terrain)
+    intro = f"<p>Re-simulated for {settings.evaluation.sim.seconds:g} s on <b>{terrain}</b> terrain.</p>"
     return _section("walkers", "Best walkers", intro + f'<div class="cards">{"".join(cards)}</div>')
 
 
-def _walker_card(rank: int, elite: EliteRecord, individual: IndividualRecord, settings: _Settings) -> str:
+def _walker_card(rank: int, elite: EliteRecord, individual: IndividualRecord, settings: RunSpec) -> str:
     numbers = [("fitness", f"{elite.fitness:+.3f}")] + [
         (name, f"{value:.3f}") for name, value in zip(_DESCRIPTORS, elite.descriptors, strict=False)
     ]
@@ -327,12 +279,12 @@ def _walker_card(rank: int, elite: EliteRecord, individual: IndividualRecord, se
     )
 
 
-def _animation(individual: IndividualRecord, settings: _Settings) -> str:
+def _animation(individual: IndividualRecord, settings: RunSpec) -> str:
     """The walker re-simulated as an inline GIF, or a note saying why there is none."""
     try:
         walker = Walker.from_dict(json.loads(individual.walker_json or "null"))
-        terrain = Terrain.named(settings.terrain)
-        film = record(walker, SimConfig(seconds=settings.sim_seconds), terrain)
+        terrain = settings.evaluation.terrain_model
+        film = record(walker, settings.evaluation.sim, terrain)
     except (ElmError, json.JSONDecodeError) as e:
         return _note(f"No animation: {e}")
     if not film.result.ok:

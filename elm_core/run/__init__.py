@@ -1,6 +1,5 @@
-"""Runs: the run configuration, and the embedded run (`elm run`) wiring store, evaluators and mutator."""
+"""Runs: the embedded run (`elm run`) wiring store, evaluators and mutator."""
 
-from elm_core.run._config import FinetuneRounds, RunConfig
 from elm_core.run._embedded import (
     CONFIG_FILE,
     REPORT_FILE,
@@ -15,10 +14,8 @@ from elm_core.run._embedded import (
 
 __all__ = [
     "CONFIG_FILE",
-    "FinetuneRounds",
     "REPORT_FILE",
     "STORE_FILE",
-    "RunConfig",
     "RunOutcome",
     "create_run",
     "execute_run",

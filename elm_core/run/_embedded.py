@@ -7,18 +7,17 @@ A run directory holds `elm.sqlite` (the store: config, archive, every individual
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from elm_core.errors import NotFoundError, StateError
-from elm_core.evaluation import Evaluator
+from elm_core.errors import ConfigError, NotFoundError, StateError
+from elm_core.evaluation import EvaluatorPool
 from elm_core.mutation import Mutator, build_mutator
 from elm_core.qd import LoopStats, MapElites
 from elm_core.report import write_run_report
-from elm_core.run._config import RunConfig
-from elm_core.sodarace import SimConfig, Terrain, seed_source
+from elm_core.sodarace import seed_source
+from elm_core.spec import RunSpec, run_spec
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 
 STORE_FILE = "elm.sqlite"
@@ -50,8 +49,13 @@ def seed_programs(seeds: tuple[str, ...]) -> list[str]:
     return programs
 
 
-def create_run(run_dir: Path, config: RunConfig) -> None:
-    """Makes a new run directory; refuses one that already holds a run."""
+def create_run(run_dir: Path, config: RunSpec) -> None:
+    """Makes a new run directory; refuses one that already holds a run, or a spec it cannot honour."""
+    if config.finetune.every_batches:
+        raise ConfigError(
+            "[finetune] every_batches: fine-tuning rounds during a run need a coordinator with a trainer; "
+            "after an `elm run`, fine-tune with `elm train finetune --run DIR`"
+        )
     seed_programs(config.seeds)  # fail now, not after the model has loaded
     if (run_dir / STORE_FILE).exists():
         raise StateError(f"{run_dir} already holds a run: resume it with `elm run --resume {run_dir}`")
@@ -62,12 +66,12 @@ def create_run(run_dir: Path, config: RunConfig) -> None:
                          rng_seed=config.rng_seed, rng_state_json="{}")  # fmt: skip
 
 
-def load_config(run_dir: Path) -> RunConfig:
+def load_config(run_dir: Path) -> RunSpec:
     if not (run_dir / STORE_FILE).is_file():
         raise NotFoundError(f"{run_dir} holds no run ({STORE_FILE} is missing)")
     with SQLiteStore(run_dir / STORE_FILE) as store:
         (run,) = store.list_runs()
-        return RunConfig.from_mapping(json.loads(run.config_json))
+        return run_spec(store, run.run_id)
 
 
 def execute_run(
@@ -79,17 +83,17 @@ def execute_run(
 ) -> RunOutcome:
     """Runs (or continues) the run in `run_dir` until its budget, then writes the report."""
     config = load_config(run_dir)
-    mutator = mutator or build_mutator(config.operator, model=config.model, style=config.style,
-                                       sampling=config.sampling, backend=config.backend,
+    mutation, evaluation = config.mutation, config.evaluation
+    mutator = mutator or build_mutator(mutation.operator, model=mutation.model, style=mutation.style,
+                                       sampling=mutation.sampling, backend=config.embedded.backend,
                                        parallel=config.loop.batch_size)  # fmt: skip
-    sim = SimConfig(seconds=config.sim_seconds)
     with SQLiteStore(run_dir / STORE_FILE) as store, \
-            Evaluator(sim_config=sim, terrain=Terrain.named(config.terrain),
-                      workers=config.evaluator_workers) as evaluator:  # fmt: skip
+            EvaluatorPool(sim_config=evaluation.sim, terrain=evaluation.terrain_model,
+                          workers=config.embedded.lanes) as evaluator:  # fmt: skip
         (run,) = store.list_runs()
         loop = MapElites(run_id=run.run_id, store=store, mutator=mutator, evaluator=evaluator,
                          archive_config=config.archive, loop_config=config.loop,
-                         seed_sources=seed_programs(config.seeds), operators=config.operator_mix(),
+                         seed_sources=seed_programs(config.seeds), operators=mutation.operator_mix(),
                          on_batch=on_batch)  # fmt: skip
         if on_start is not None:
             on_start(loop)
@@ -102,7 +106,7 @@ def execute_run(
 def set_budget(run_dir: Path, max_evaluations: int) -> None:
     """A resumed run may get a new budget (total evaluations, seeds included)."""
     config = load_config(run_dir)
-    config = config.replace(loop=dataclasses.replace(config.loop, max_evaluations=max_evaluations))
+    config = config.replace_in("loop", max_evaluations=max_evaluations)
     with SQLiteStore(run_dir / STORE_FILE) as store:
         (run,) = store.list_runs()
         store.update_config(run.run_id, config.to_json())

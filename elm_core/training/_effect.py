@@ -19,15 +19,13 @@ from typing import Any
 import numpy as np
 
 from elm_core.errors import ConfigError, NotFoundError, StateError
-from elm_core.evaluation import EvalResult, Evaluator
+from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.models import SamplingConfig, default_style, load_generator
 from elm_core.mutation import Child, LLMMutator, MutationConfig, PromptStyle
 from elm_core.qd import ArchiveBase, Elite, make_archive
-from elm_core.run import RunConfig
 from elm_core.sandbox import Outcome
-from elm_core.sodarace import SimConfig, Terrain
+from elm_core.spec import RunSpec, run_spec
 from elm_core.store import SQLiteStore
-from elm_core.training._elite_programs import run_config
 from elm_core.training._export import MANIFEST_FILE
 
 
@@ -98,16 +96,18 @@ def measure_finetune_effect(
     default to the run's own (the style to the base model's when the run has none)."""
     if isinstance(parents, bool) or not isinstance(parents, int) or parents < 1:
         raise ConfigError(f"parents must be an integer >= 1, got {parents!r}")
-    config = run_config(store, run_id)
+    config = run_spec(store, run_id)
     base = base_model or _base_model_of(Path(checkpoint))
-    mutation = MutationConfig(style=_style(style or config.style or default_style(base)),
-                              sampling=sampling or config.sampling)  # fmt: skip
+    mutation = MutationConfig(style=_style(style or config.mutation.style or default_style(base)),
+                              sampling=sampling or config.mutation.sampling)  # fmt: skip
     elites = _draw_parents(store, run_id, parents, seed)
     sources = [store.individual(run_id, elite.individual_id).source for elite in elites]
     children = [(name, _mutate(name, sources, mutation, seed)) for name in (base, str(checkpoint))]
     archive = _current_archive(store, run_id, config)
-    sim, terrain = SimConfig(seconds=config.sim_seconds), Terrain.named(config.terrain)
-    with Evaluator(sim_config=sim, terrain=terrain, workers=evaluator_workers) as evaluator:
+    world = config.evaluation
+    with EvaluatorPool(
+        sim_config=world.sim, terrain=world.terrain_model, workers=evaluator_workers
+    ) as evaluator:
         base_effect, finetuned_effect = (
             ModelEffect(model=name, children=_effects(elites, kids, evaluator, archive))
             for name, kids in children
@@ -150,14 +150,14 @@ def _mutate(model: str, sources: list[str], config: MutationConfig, seed: int) -
     return mutator.mutate(sources, np.random.default_rng([seed, 1]))
 
 
-def _current_archive(store: SQLiteStore, run_id: str, config: RunConfig) -> ArchiveBase:
+def _current_archive(store: SQLiteStore, run_id: str, config: RunSpec) -> ArchiveBase:
     archive = make_archive(config.archive)
     archive.restore(Elite(e.cell, e.fitness, e.descriptors, e.individual_id) for e in store.elites(run_id))
     return archive
 
 
 def _effects(
-    elites: Sequence[Elite], children: Sequence[Child], evaluator: Evaluator, archive: ArchiveBase
+    elites: Sequence[Elite], children: Sequence[Child], evaluator: EvaluatorPool, archive: ArchiveBase
 ) -> tuple[ChildEffect, ...]:
     """Each child evaluated (those that are programs) and judged against the archive."""
     results = iter(evaluator.evaluate([child.source for child in children if child.source is not None]))

@@ -8,15 +8,14 @@ with another config are refused.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from elm_core.errors import ConfigError
 from elm_core.qd import ArchiveConfig, make_archive
-from elm_core.run import RunConfig
 from elm_core.sandbox import Outcome
+from elm_core.spec import run_spec
 from elm_core.store import IndividualRecord, SQLiteStore
 from elm_core.training._dataset import _mutation_log
 
@@ -66,18 +65,13 @@ def elite_programs(stores_and_runs: Sequence[StoreRun], threshold: float) -> lis
 
 def shared_archive_config(stores_and_runs: Sequence[StoreRun]) -> ArchiveConfig:
     """The runs' one archive config; a ConfigError names a run whose config differs from the first's."""
-    configs = [(run_id, run_config(store, run_id).archive) for store, run_id in stores_and_runs]
+    configs = [(run_id, run_spec(store, run_id).archive) for store, run_id in stores_and_runs]
     first_run, first = configs[0]
     for run_id, config in configs[1:]:
         if config != first:
             raise ConfigError(f"run {run_id!r} has another archive config than run {first_run!r}: "
                               f"{config} != {first}; their cells cannot be compared")  # fmt: skip
     return first
-
-
-def run_config(store: SQLiteStore, run_id: str) -> RunConfig:
-    """The run's config, as stored with it (NotFoundError for an unknown run)."""
-    return RunConfig.from_mapping(json.loads(store.get_run(run_id).config_json))
 
 
 def _admitted(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from elm_core.errors import ConfigError
-from elm_core.evaluation import EvalResult, Evaluator
+from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.models import Prompt, SamplingConfig, load_generator
 from elm_core.qd import ArchiveConfig, archive_metrics, make_archive
 from elm_core.sandbox import Outcome
@@ -69,7 +69,7 @@ def evaluate_pretrained(
     beginnings = [start] * samples + [_first_half(source) for source in held_out]
     generations = generator.generate([Prompt(text=text) for text in beginnings], sampling, seed=seed)
     programs = [text + g.text for text, g in zip(beginnings, generations, strict=True)]
-    with Evaluator(sim_config=sim_config, terrain=terrain, workers=evaluator_workers) as evaluator:
+    with EvaluatorPool(sim_config=sim_config, terrain=terrain, workers=evaluator_workers) as evaluator:
         results = evaluator.evaluate(programs)
     return _evaluation(archive_config, results[:samples], results[samples:])
 

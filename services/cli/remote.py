@@ -54,9 +54,8 @@ def submit_command(
                     reply = client.submit_seed(existing.run_id, program)
                 console.print(f"added {len(programs)} seed(s) to run {reply.run_id} ({reply.status})")
             else:
-                unset = dict(seed=None, model=None, style=None, backend=None, minutes=None, workers=None)
                 settings = run_settings(config, operator=operator, budget=budget, batch_size=batch_size,
-                                        rng_seed=rng_seed, calls=calls, mix=mix, **unset)  # fmt: skip
+                                        rng_seed=rng_seed, calls=calls, mix=mix)  # fmt: skip
                 values = json.loads(settings.to_json())
                 values.pop("seeds")  # the programs themselves travel with the request
                 reply = client.create_run(programs, name=run or "", config=values)

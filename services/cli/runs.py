@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,8 @@ from rich.table import Table
 from elm_core.errors import ConfigError, ElmError
 from elm_core.models import TINY, available, model_name
 from elm_core.qd import MIX_OPERATORS, OperatorMix
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
+from elm_core.run import STORE_FILE, create_run, execute_run, load_config, set_budget
+from elm_core.spec import RunSpec
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 from services.cli._common import console, errors, fail, operator_table
 from services.cli.models import ModelOpt, pull_with_progress
@@ -90,32 +91,32 @@ def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory
     console.print(f"wrote {path}")
 
 
-def run_settings(config: Path | None, **flags: Any) -> RunConfig:
+def run_settings(config: Path | None, **flags: Any) -> RunSpec:
     values: dict[str, Any] = {}
     if config is not None:
         try:
             values = tomllib.loads(config.read_text())
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise fail(f"cannot read {config}: {e}") from e
-    settings = RunConfig.from_mapping(values)
-    top = {k: flags[k] for k in ("operator", "model", "style", "backend") if flags[k] is not None}
-    if flags["seed"]:
-        top["seeds"] = tuple(flags["seed"])
-    if flags["workers"] is not None:
-        top["evaluator_workers"] = flags["workers"]
-    if flags["rng_seed"] is not None:
-        top["rng_seed"] = flags["rng_seed"]
-    seconds = None if flags["minutes"] is None else 60 * flags["minutes"]
-    pairs = (
-        ("max_evaluations", flags["budget"]),
-        ("max_mutations", flags["calls"]),
-        ("batch_size", flags["batch_size"]),
-        ("max_seconds", seconds),
+    settings = RunSpec.from_mapping(values)
+    given = {name: value for name, value in flags.items() if value is not None}
+    if given.get("seed"):
+        settings = settings.replace(seeds=tuple(given["seed"]))
+    if "rng_seed" in given:
+        settings = settings.replace(rng_seed=given["rng_seed"])
+    mutation = {k: given[k] for k in ("operator", "model", "style") if k in given}
+    if "mix" in given:
+        mutation["operators"] = parse_mix(given["mix"], settings.mutation.operators)
+    embedded = {k: given[k] for k in ("workers", "backend") if k in given}
+    loop_flags = (("max_evaluations", "budget"), ("max_mutations", "calls"), ("batch_size", "batch_size"))
+    loop = {k: given[f] for k, f in loop_flags if f in given}
+    if "minutes" in given:
+        loop["max_seconds"] = 60 * given["minutes"]
+    return (
+        settings.replace_in("mutation", **mutation)
+        .replace_in("embedded", **embedded)
+        .replace_in("loop", **loop)
     )
-    loop = {k: v for k, v in pairs if v is not None}
-    if flags["mix"] is not None:
-        top["operators"] = parse_mix(flags["mix"], settings.operators)
-    return settings.replace(**top, loop=dataclasses.replace(settings.loop, **loop))
 
 
 def parse_mix(text: str, base: OperatorMix) -> OperatorMix:
@@ -131,32 +132,33 @@ def parse_mix(text: str, base: OperatorMix) -> OperatorMix:
             weights[name.strip()] = float(value)
         except ValueError as e:
             raise ConfigError(f"--mix: {part!r} needs a number after '='") from e
-    return dataclasses.replace(base, **weights)
+    return replace(base, **weights)
 
 
-def _with_model(settings: RunConfig, fallback_gp: bool) -> RunConfig:
+def _with_model(settings: RunSpec, fallback_gp: bool) -> RunSpec:
     """Makes sure the LLM operator's model is there (pulling a registry model once), or falls back to GP."""
-    if settings.operator != "llm":
+    if settings.mutation.operator != "llm":
         return settings
-    name = model_name(settings.model)
+    name = model_name(settings.mutation.model)
     try:
         if not available(name) and name != TINY:
             console.print(f"the model {name} is not cached yet: fetching it once (about 480 MB)")
             pull_with_progress(name)
-        return settings.replace(model=name)
+        return settings.replace_in("mutation", model=name)
     except ElmError as e:
         if not fallback_gp:
             raise
         errors.print(f"[yellow]cannot use the model {name}:[/yellow] {e}\n[yellow]running the GP operator "
                      "instead (--no-fallback-gp to stop here)[/yellow]")  # fmt: skip
-        return settings.replace(operator="gp")
+        return settings.replace_in("mutation", operator="gp")
 
 
 def _execute(run_dir: Path) -> None:
     settings = load_config(run_dir)
     loop = settings.loop
-    llm = f"llm {settings.model} (style {settings.style or 'default'}, backend {settings.backend})"
-    label = settings.operator if settings.operator == "gp" else llm
+    mutation = settings.mutation
+    llm = f"llm {mutation.model} (style {mutation.style or 'default'}, backend {settings.embedded.backend})"
+    label = mutation.operator if mutation.operator == "gp" else llm
     budget = [f"{loop.max_evaluations} evaluations"] if loop.max_evaluations else []
     budget += [f"{loop.max_seconds / 60:g} minutes"] if loop.max_seconds else []
     console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, "
@@ -186,7 +188,7 @@ def _execute(run_dir: Path) -> None:
     console.print(f"report: {outcome.report}")
 
 
-def _progress(metrics: MetricsRecord | None, settings: RunConfig) -> Table:
+def _progress(metrics: MetricsRecord | None, settings: RunSpec) -> Table:
     table = Table(title="ELM on Sodarace", show_header=True)
     for column in ("evaluations", "coverage", "QD", "best", "applied", "ran", "inserted", "evals/s"):
         table.add_column(column, justify="right", no_wrap=True)

@@ -91,6 +91,7 @@ def evaluator(
     log_level: LogOpt = "info",
 ) -> None:
     """One evaluator replica: the sandbox pool and simulator behind EvaluatorService."""
+    from elm_core.sodarace import SimConfig
     from services.evaluator import EvaluatorServerConfig, serve
 
     def start(metrics: int | None) -> RunningServer:
@@ -98,7 +99,7 @@ def evaluator(
         if workers is not None:
             settings["workers"] = workers
         if sim_seconds is not None:
-            settings["sim_seconds"] = sim_seconds
+            settings["sim"] = SimConfig(seconds=sim_seconds)
         config = EvaluatorServerConfig(**settings)  # type: ignore[arg-type]
         return serve(config, port=port, host=host, metrics_port=metrics)
 

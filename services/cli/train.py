@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from elm_core.errors import ElmError
 from elm_core.models import SamplingConfig, model_name
-from elm_core.run import STORE_FILE, RunConfig
-from elm_core.sodarace import SimConfig, Terrain
+from elm_core.run import STORE_FILE
+from elm_core.spec import RunSpec, run_spec
 from elm_core.store import SQLiteStore
 from elm_core.training import (
     EVALUATION_SAMPLING,
@@ -265,7 +265,7 @@ def pretrain_command(
             evaluation = evaluate_pretrained(
                 out, archive_config=first_run.archive, samples=samples, seed=seed, evaluator_workers=workers,
                 held_out=[p.source for p in split_programs(programs, held_out_fraction)[1]],
-                sim_config=SimConfig(seconds=first_run.sim_seconds), terrain=Terrain.named(first_run.terrain),
+                sim_config=first_run.evaluation.sim, terrain=first_run.evaluation.terrain_model,
                 sampling=SamplingConfig(max_new_tokens=max_new_tokens),
             )  # fmt: skip
     except ElmError as e:
@@ -278,7 +278,7 @@ def pretrain_command(
 
 def _elite_programs(
     runs: list[Path], run_ids: list[str] | None, threshold: float
-) -> tuple[list[EliteProgram], RunConfig]:
+) -> tuple[list[EliteProgram], RunSpec]:
     """The runs' programs above the threshold, and the first run's config (its archive and sim settings)."""
     with ExitStack() as stack:
         chosen: list[tuple[SQLiteStore, str]] = []
@@ -289,11 +289,7 @@ def _elite_programs(
         missing = sorted(set(run_ids or ()) - {r for _, r in chosen})
         if missing or not chosen:
             raise fail(f"no run {', '.join(missing) or 'at all'} in {', '.join(map(str, runs))}")
-        return elite_programs(chosen, threshold), _run_config(*chosen[0])
-
-
-def _run_config(store: SQLiteStore, run_id: str) -> RunConfig:
-    return RunConfig.from_mapping(json.loads(store.get_run(run_id).config_json))
+        return elite_programs(chosen, threshold), run_spec(*chosen[0])
 
 
 def _pretrain_out(run: Path, config: PretrainConfig, threshold: float) -> Path:
@@ -324,7 +320,7 @@ def finetune_effect_command(
     try:
         store_path, chosen_run = _store_and_run(run, run_id)
         with SQLiteStore(store_path) as store, console.status(f"mutating {parents} parents with both models"):
-            sampling = _run_config(store, chosen_run).sampling
+            sampling = run_spec(store, chosen_run).mutation.sampling
             if max_new_tokens is not None:
                 sampling = dataclasses.replace(sampling, max_new_tokens=max_new_tokens)
             report = measure_finetune_effect(store, chosen_run, checkpoint, base_model=base_model,

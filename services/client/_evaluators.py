@@ -26,10 +26,11 @@ from elm_core.errors import (
 )
 from elm_core.evaluation import EvalResult
 from elm_core.sandbox import Outcome, SandboxConfig, check_source
+from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2
 from services.client._evaluator_replicas import Patience, Replica, Replicas
 from services.common import RemoteError
-from services.evaluator.convert import result_from_proto
+from services.evaluator.convert import result_from_proto, world_to_proto
 
 # Codes after which the chunk may have been lost with the replica: evaluate it again elsewhere.
 _FAILOVER_CODES = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
@@ -63,12 +64,9 @@ class EvaluatorFleet:
         give_up_s: float = 300.0,
         cool_off_s: float = 5.0,
         resolve_every_s: float = 30.0,
-        sandbox_config: SandboxConfig | None = None,
     ) -> None:
         _check_arguments(targets, per_replica_in_flight, chunk_size, deadline_s, give_up_s)
         self.chunk_size, self.deadline_s, self.give_up_s = chunk_size, deadline_s, give_up_s
-        # The replicas' limits, so that programs they would refuse are SYNTAX_ERROR results here.
-        self.sandbox_config = sandbox_config or SandboxConfig()
         self._replicas = Replicas(
             targets,
             per_replica_in_flight=per_replica_in_flight,
@@ -85,17 +83,26 @@ class EvaluatorFleet:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def evaluate(self, sources: Sequence[str]) -> list[EvalResult]:
-        """One result per program, in order; text no program can be made of is a SYNTAX_ERROR, never sent."""
+    def evaluate(
+        self, sources: Sequence[str], *, sim_config: SimConfig | None = None, terrain: Terrain | None = None
+    ) -> list[EvalResult]:
+        """One result per program, in order, simulated in the given world (default: each replica's own).
+        Text no program can be made of, under the replicas' limits, is a SYNTAX_ERROR here, never sent."""
+        world = (
+            None
+            if sim_config is None and terrain is None
+            else world_to_proto(sim_config or SimConfig(), terrain or Terrain())
+        )
         results: list[EvalResult | None] = [None] * len(sources)
         pending: list[tuple[int, bytes]] = []
+        limits = self._limits()
         for index, source in enumerate(sources):
             try:
-                pending.append((index, check_source(source, self.sandbox_config).encode("utf-8")))
+                pending.append((index, check_source(source, limits).encode("utf-8")))
             except InvalidRequestError as e:
                 results[index] = EvalResult(Outcome.SYNTAX_ERROR, None, str(e))
         chunks = self._chunks(pending)
-        futures = [self._executor.submit(self._evaluate_chunk, [p for _, p in c]) for c in chunks]
+        futures = [self._executor.submit(self._evaluate_chunk, [p for _, p in c], world) for c in chunks]
         for chunk, future in zip(chunks, futures, strict=True):
             for (index, _), result in zip(chunk, future.result(), strict=True):
                 results[index] = result
@@ -114,6 +121,13 @@ class EvaluatorFleet:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._replicas.close()
 
+    def _limits(self) -> SandboxConfig:
+        """The strictest source limit the usable replicas report (waiting for one to be usable)."""
+        replicas = self._replicas.usable(Patience(self.give_up_s))
+        return SandboxConfig(
+            source_limit_bytes=min(r.capabilities.limits.source_limit_bytes for r in replicas)
+        )
+
     def _chunks(self, pending: list[tuple[int, bytes]]) -> list[list[tuple[int, bytes]]]:
         """Even shares for the usable replicas (or `chunk_size`), never above any replica's max_batch."""
         if not pending:
@@ -125,7 +139,9 @@ class EvaluatorFleet:
         )
         return [pending[start : start + size] for start in range(0, len(pending), size)]
 
-    def _evaluate_chunk(self, programs: list[bytes]) -> list[EvalResult]:
+    def _evaluate_chunk(
+        self, programs: list[bytes], world: evaluator_pb2.SimulatorSettings | None
+    ) -> list[EvalResult]:
         patience = Patience(self.give_up_s)
         retrying = Retrying(
             retry=retry_if_exception_type((_ReplicaDown, _ReplicaFull)),
@@ -136,19 +152,23 @@ class EvaluatorFleet:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._call(programs, patience)
+                    return self._call(programs, world, patience)
         except (_ReplicaDown, _ReplicaFull) as e:
             raise BackendUnavailableError(
                 f"no evaluator replica took the batch in {self.give_up_s:g} s: {e}"
             ) from e
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _call(self, programs: list[bytes], patience: Patience) -> list[EvalResult]:
+    def _call(
+        self, programs: list[bytes], world: evaluator_pb2.SimulatorSettings | None, patience: Patience
+    ) -> list[EvalResult]:
         """One Evaluate call on the least busy replica; failures say whether to go elsewhere or wait."""
         replica = self._replicas.acquire(len(programs), patience)
         failed = False
         try:
-            response = self._evaluate_on(replica, programs)
+            response = self._evaluate_on(
+                replica, evaluator_pb2.EvaluateRequest(programs=programs, simulator=world)
+            )
         except BackpressureError as e:
             patience.alive()  # it answered; it is only busy with other clients' work
             raise _ReplicaFull(str(e)) from e
@@ -161,8 +181,9 @@ class EvaluatorFleet:
             self._served[response.replica or replica.name] += len(programs)
         return [result_from_proto(r) for r in response.results]
 
-    def _evaluate_on(self, replica: Replica, programs: list[bytes]) -> evaluator_pb2.EvaluateResponse:
-        request = evaluator_pb2.EvaluateRequest(programs=programs)
+    def _evaluate_on(
+        self, replica: Replica, request: evaluator_pb2.EvaluateRequest
+    ) -> evaluator_pb2.EvaluateResponse:
         try:
             return replica.caller.call(
                 replica.stub.Evaluate, request, deadline_s=self.deadline_s, retry=False

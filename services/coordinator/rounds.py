@@ -8,7 +8,7 @@ import threading
 import structlog
 
 from elm_core.errors import ElmError
-from elm_core.run import RunConfig
+from elm_core.spec import RunSpec
 from elm_core.store import MetricsRecord
 from services.client import RemoteMutator, TrainerClient
 
@@ -24,7 +24,7 @@ class FinetuneRounds:
         self._lock = threading.Lock()
         self._running: dict[str, threading.Thread] = {}
 
-    def on_batch(self, run_id: str, config: RunConfig, metrics: MetricsRecord) -> None:
+    def on_batch(self, run_id: str, config: RunSpec, metrics: MetricsRecord) -> None:
         every = config.finetune.every_batches
         if not every or metrics.batch == 0 or metrics.batch % every:
             return
@@ -48,7 +48,7 @@ class FinetuneRounds:
         self.trainer.close()
         self.model_server.close()
 
-    def _round(self, run_id: str, config: RunConfig) -> None:
+    def _round(self, run_id: str, config: RunSpec) -> None:
         try:
             base = self.model_server.model_info().name
             job = self.trainer.start_job(

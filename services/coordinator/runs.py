@@ -8,8 +8,6 @@ data directory, named in the run's config, so a run can be resumed from the stor
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import re
 import secrets
 import threading
@@ -17,14 +15,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from elm_core.errors import ConfigError, ElmError, InvalidRequestError, NotFoundError, StateError
+from elm_core.evaluation import EvalResult
+from elm_core.models import SamplingConfig
 from elm_core.mutation import Mutator
-from elm_core.qd import Evaluator, MapElites
-from elm_core.run import RunConfig, seed_programs
+from elm_core.qd import MapElites
+from elm_core.run import seed_programs
 from elm_core.sandbox import SandboxConfig, check_source
+from elm_core.sodarace import SimConfig, Terrain
+from elm_core.spec import EvaluationSpec, RunSpec, run_spec
 from elm_core.store import MetricsRecord, OperatorStats, RunRecord, RunStatus, SQLiteStore
 from services.common.metrics import RUN_COVERAGE, RUN_EVALUATIONS
 
@@ -45,15 +48,37 @@ class RunView:
     operators: list[OperatorStats] = field(default_factory=list)
 
     @property
-    def config(self) -> RunConfig:
-        return RunConfig.from_mapping(json.loads(self.record.config_json))
+    def config(self) -> RunSpec:
+        return run_spec(self, self.record.run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return self.record
+
+
+class WorldEvaluator(Protocol):
+    """An evaluator shared by runs with different settings: each batch names the world to simulate in."""
+
+    def evaluate(
+        self, sources: Sequence[str], *, sim_config: SimConfig | None = None, terrain: Terrain | None = None
+    ) -> list[EvalResult]: ...
+
+
+@dataclass(frozen=True)
+class InRunWorld:
+    """The loop's Evaluator port for one run: the shared evaluator, simulating in the run's world."""
+
+    evaluator: WorldEvaluator
+    world: EvaluationSpec
+
+    def evaluate(self, sources: Sequence[str]) -> list[EvalResult]:
+        return self.evaluator.evaluate(sources, sim_config=self.world.sim, terrain=self.world.terrain_model)
 
 
 @dataclass
 class _Active:
     loop: MapElites
     thread: threading.Thread
-    config: RunConfig
+    config: RunSpec
 
 
 class RunManager:
@@ -63,12 +88,15 @@ class RunManager:
         self,
         store: SQLiteStore,
         seeds_dir: Path,
-        evaluator: Evaluator,
-        make_mutator: Callable[[RunConfig], Mutator],
-        on_batch: Callable[[str, RunConfig, MetricsRecord], None] = lambda run_id, config, metrics: None,
+        evaluator: WorldEvaluator,
+        make_mutator: Callable[[RunSpec], Mutator],
+        on_batch: Callable[[str, RunSpec, MetricsRecord], None] = lambda run_id, config, metrics: None,
+        admit: Callable[[RunSpec], None] | None = None,
     ) -> None:
         self.store, self.seeds_dir, self.evaluator = store, seeds_dir, evaluator
         self.make_mutator = make_mutator
+        # Refuses (ConfigError) a run this coordinator cannot honour; by default, one it cannot mutate.
+        self.admit = admit or make_mutator
         self.on_batch = on_batch  # e.g. fine-tuning rounds
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -81,12 +109,13 @@ class RunManager:
 
     # --- commands -------------------------------------------------------------------------------------
     def create(self, name: str, config_json: str, seeds: Sequence[str], *, paused: bool = False) -> RunView:
-        config = _parse_config(config_json)
+        config = RunSpec.from_json(config_json)
+        _refuse_unhonoured(config)
         run_id = self._new_run_id(name)
         programs = [_checked(s) for s in seeds] or seed_programs(config.seeds)
         if len(programs) > MAX_SEEDS:
             raise InvalidRequestError(f"at most {MAX_SEEDS} seed programs, got {len(programs)}")
-        self.make_mutator(config)  # refuse a run this coordinator cannot mutate now, not when it starts
+        self.admit(config)  # refuse it now, not when it starts
         files = self._write_seeds(run_id, programs, first=0)
         config = config.replace(name=name or run_id, seeds=tuple(files))
         self.store.create_run(run_id=run_id, name=config.name, config_json=config.to_json(),
@@ -107,7 +136,7 @@ class RunManager:
             with contextlib.suppress(TimeoutError):  # a slow batch ahead of it: it is queued, and will be
                 committed.result(timeout=wait_s)
         elif record.batches == 0:
-            config = RunConfig.from_mapping(json.loads(record.config_json))
+            config = run_spec(self.store, run_id)
             files = self._write_seeds(run_id, [program], first=len(config.seeds))
             self.store.update_config(run_id, config.replace(seeds=config.seeds + tuple(files)).to_json())
         else:
@@ -122,11 +151,9 @@ class RunManager:
         return self._request_stop(run_id, RunStatus.STOPPED)
 
     def resume(self, run_id: str, budget: int | None = None) -> RunView:
-        record = self.store.get_run(run_id)
         if budget:
-            config = RunConfig.from_mapping(json.loads(record.config_json))
-            loop = dataclasses.replace(config.loop, max_evaluations=budget)
-            self.store.update_config(run_id, config.replace(loop=loop).to_json())
+            config = run_spec(self.store, run_id).replace_in("loop", max_evaluations=budget)
+            self.store.update_config(run_id, config.to_json())
         self._start(run_id)
         return self.view(run_id)
 
@@ -190,16 +217,17 @@ class RunManager:
 
     # --- internals ------------------------------------------------------------------------------------
     def _start(self, run_id: str) -> None:
-        record = self.store.get_run(run_id)
-        config = RunConfig.from_mapping(json.loads(record.config_json))
+        config = run_spec(self.store, run_id)
         with self._lock:
             if self._draining:
                 raise StateError("the coordinator is shutting down")
             if run_id in self._active:
                 raise StateError(f"run {run_id} is running already")
             loop = MapElites(run_id=run_id, store=self.store, mutator=self.make_mutator(config),
-                             evaluator=self.evaluator, archive_config=config.archive, loop_config=config.loop,
-                             seed_sources=seed_programs(config.seeds), operators=config.operator_mix(),
+                             evaluator=InRunWorld(self.evaluator, config.evaluation),
+                             archive_config=config.archive, loop_config=config.loop,
+                             seed_sources=seed_programs(config.seeds),
+                             operators=config.mutation.operator_mix(),
                              on_batch=lambda metrics: self._on_batch(run_id, metrics))  # fmt: skip
             thread = threading.Thread(
                 target=self._drive, args=(run_id, loop), name=f"run-{run_id}", daemon=True
@@ -284,14 +312,17 @@ class RunManager:
         return files
 
 
-def _parse_config(config_json: str) -> RunConfig:
-    try:
-        values = json.loads(config_json) if config_json.strip() else {}
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"config_json is not JSON: {e}") from e
-    if not isinstance(values, dict):
-        raise ConfigError("config_json must be a JSON object of run settings")
-    return RunConfig.from_mapping(values)
+def _refuse_unhonoured(config: RunSpec) -> None:
+    """Refuses settings no coordinator honours: `elm run`'s own, and sampling the model server owns."""
+    given = config.embedded.settings_given()
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only `elm run` uses these; a coordinator evaluates on its "
+                          "evaluator fleet and mutates with its model server's model")  # fmt: skip
+    sampling, default = config.mutation.sampling, SamplingConfig()
+    server_owned = [name for name in ("top_p", "stop") if getattr(sampling, name) != getattr(default, name)]
+    if config.mutation.operator == "llm" and server_owned:
+        raise ConfigError(f"{', '.join(f'[mutation.sampling] {n}' for n in server_owned)}: the model server "
+                          "samples with its own; a run sets only temperature and max_new_tokens")  # fmt: skip
 
 
 _SEED_LIMITS = SandboxConfig()

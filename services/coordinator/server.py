@@ -9,16 +9,15 @@ from pathlib import Path
 import structlog
 
 from elm_core.errors import ConfigError
-from elm_core.evaluation import Evaluator as LocalEvaluator
+from elm_core.evaluation import EvaluatorPool
 from elm_core.mutation import Mutator, build_mutator
-from elm_core.qd import Evaluator
-from elm_core.run import RunConfig
+from elm_core.spec import RunSpec
 from elm_core.store import SQLiteStore
 from protos.elm.v1 import coordinator_pb2_grpc
 from services.client import EvaluatorFleet, RemoteMutator
 from services.common import RunningServer, Service, start_server
 from services.coordinator.rounds import FinetuneRounds
-from services.coordinator.runs import RunManager
+from services.coordinator.runs import RunManager, WorldEvaluator
 from services.coordinator.servicer import CoordinatorServicer
 
 log = structlog.get_logger()
@@ -44,7 +43,8 @@ def build_service(config: CoordinatorServerConfig) -> Service:
     evaluator = _evaluator(config)
     rounds = _rounds(config)
     runs = RunManager(store, config.data_dir / "seeds", evaluator, lambda run: _mutator(config, run),
-                      on_batch=rounds.on_batch if rounds else lambda *_: None)  # fmt: skip
+                      on_batch=rounds.on_batch if rounds else lambda *_: None,
+                      admit=lambda run: _admit(config, run))  # fmt: skip
     runs.resume_interrupted()
 
     def close() -> None:
@@ -68,11 +68,11 @@ def serve(
     return start_server([build_service(config)], port=port, host=host, metrics_port=metrics_port)
 
 
-def _evaluator(config: CoordinatorServerConfig) -> Evaluator:
+def _evaluator(config: CoordinatorServerConfig) -> WorldEvaluator:
     if config.evaluators:
         return EvaluatorFleet(list(config.evaluators), per_replica_in_flight=config.per_replica_in_flight)
     log.info("no evaluators given: evaluating in a local sandbox pool", workers=config.local_workers)
-    return LocalEvaluator(workers=config.local_workers)
+    return EvaluatorPool(workers=config.local_workers)
 
 
 def _rounds(config: CoordinatorServerConfig) -> FinetuneRounds | None:
@@ -81,12 +81,29 @@ def _rounds(config: CoordinatorServerConfig) -> FinetuneRounds | None:
     return FinetuneRounds(config.trainer, config.model_server)
 
 
-def _mutator(config: CoordinatorServerConfig, run: RunConfig) -> Mutator:
+def _mutator(config: CoordinatorServerConfig, run: RunSpec) -> Mutator:
     if run.finetune.every_batches and (config.trainer is None or config.model_server is None):
         raise ConfigError("fine-tuning rounds need a trainer and a model server: start the coordinator with "
                           "--trainer ADDRESS --model-server ADDRESS")  # fmt: skip
-    if run.operator != "llm":
-        return build_mutator(run.operator)
+    if run.mutation.operator != "llm":
+        return build_mutator(run.mutation.operator)
     if config.model_server is None:
         raise ConfigError("llm runs need a model server: start the coordinator with --model-server ADDRESS")
-    return RemoteMutator(config.model_server, style=run.style, sampling=run.sampling)
+    return RemoteMutator(config.model_server, style=run.mutation.style, sampling=run.mutation.sampling)
+
+
+def _admit(config: CoordinatorServerConfig, run: RunSpec) -> None:
+    """Refuses a run whose model or prompt style the model server does not serve (ConfigError)."""
+    mutator = _mutator(config, run)
+    if not isinstance(mutator, RemoteMutator):
+        return
+    with mutator:
+        info = mutator.model_info()
+    model, style = run.mutation.model, run.mutation.style
+    if model and model != info.name:
+        raise ConfigError(f"[mutation] model {model!r}: the model server serves {info.name!r}; leave model "
+                          "unset to use it, or reload the model server")  # fmt: skip
+    if style and style not in info.styles:
+        raise ConfigError(
+            f"[mutation] style {style!r}: the model server's model takes {', '.join(info.styles)}"
+        )

@@ -1,4 +1,4 @@
-"""The evaluator's wire format: program bytes, EvalResult and capabilities to and from elm.v1 messages.
+"""The evaluator's wire format: EvalResult, the simulated world and capabilities to and from elm.v1 messages.
 
 Server and client share these functions, so a result survives the round trip unchanged (walker included).
 """
@@ -7,10 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
+from elm_core.errors import ConfigError
 from elm_core.evaluation import EvalResult
 from elm_core.sandbox import Layer, Outcome, SandboxConfig
-from elm_core.sodarace import Descriptors, Muscle, MuscleKind, SimConfig, SimStatus, Walker
+from elm_core.sodarace import (
+    Descriptors,
+    Muscle,
+    MuscleKind,
+    SimConfig,
+    SimStatus,
+    Terrain,
+    TerrainKind,
+    Walker,
+)
 from protos.elm.v1 import evaluator_pb2
 
 
@@ -55,12 +66,44 @@ def _walker_from_json(text: str) -> Walker:
     return Walker(joints, muscles)
 
 
+def world_to_proto(sim: SimConfig, terrain: Terrain) -> evaluator_pb2.SimulatorSettings:
+    """The simulator's settings and the terrain, every parameter included."""
+    return evaluator_pb2.SimulatorSettings(
+        terrain=terrain.kind.value,
+        seconds=sim.seconds,
+        steps_per_second=sim.steps_per_second,
+        config_json=json.dumps(dataclasses.asdict(sim), sort_keys=True),
+        terrain_json=json.dumps(dataclasses.asdict(terrain), sort_keys=True),
+    )
+
+
+def world_from_proto(settings: evaluator_pb2.SimulatorSettings) -> tuple[SimConfig, Terrain]:
+    """The world a request names; ConfigError (naming the setting) for anything that does not decode."""
+    try:
+        sim = SimConfig(**_json_object(settings.config_json, "config_json"))
+        terrain_values = _json_object(settings.terrain_json, "terrain_json")
+        kind = TerrainKind(terrain_values.pop("kind", settings.terrain or TerrainKind.FLAT))
+        return sim, Terrain(kind=kind, **terrain_values)
+    except (TypeError, ValueError) as e:  # unknown names, wrong types, an unknown terrain kind
+        raise ConfigError(f"bad simulator settings: {e}") from e
+
+
+def _json_object(text: str, name: str) -> dict[str, Any]:
+    try:
+        values = json.loads(text) if text else {}
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"simulator {name} is not JSON: {e}") from e
+    if not isinstance(values, dict):
+        raise ConfigError(f"simulator {name} must be a JSON object")
+    return values
+
+
 def capabilities_to_proto(
     *,
     layers: dict[Layer, tuple[bool, str]],
     sandbox: SandboxConfig,
     sim: SimConfig,
-    terrain: str,
+    terrain: Terrain,
     workers: int,
     max_batch: int,
 ) -> evaluator_pb2.Capabilities:
@@ -71,19 +114,13 @@ def capabilities_to_proto(
             for field in evaluator_pb2.SandboxLimits.DESCRIPTOR.fields
         }
     )
-    simulator = evaluator_pb2.SimulatorSettings(
-        terrain=terrain,
-        seconds=sim.seconds,
-        steps_per_second=sim.steps_per_second,
-        config_json=json.dumps(dataclasses.asdict(sim), sort_keys=True),
-    )
     return evaluator_pb2.Capabilities(
         layers=[
             evaluator_pb2.SandboxLayer(name=layer.value, active=active, detail=detail)
             for layer, (active, detail) in layers.items()
         ],
         limits=limits,
-        simulator=simulator,
+        simulator=world_to_proto(sim, terrain),
         workers=workers,
         max_batch=max_batch,
     )

@@ -1,4 +1,4 @@
-"""One evaluator replica: its config, the hosted service (servicer + core Evaluator), and the server."""
+"""One evaluator replica: its config, the hosted service (servicer + core EvaluatorPool), and the server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from elm_core.errors import ConfigError, StateError
-from elm_core.evaluation import Evaluator
+from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import Layer, Sandbox, SandboxConfig
 from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
@@ -26,11 +26,12 @@ def make_walker():
 
 @dataclass(frozen=True, kw_only=True)
 class EvaluatorServerConfig:
-    """One replica: its lanes, the world walkers walk in, how many programs it admits, the sandbox limits."""
+    """One replica: its lanes, the world walkers walk in unless a request names another, how many programs it
+    admits, the sandbox limits."""
 
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     terrain: str = "flat"
-    sim_seconds: float = SimConfig.seconds
+    sim: SimConfig = field(default_factory=SimConfig)
     max_in_flight: int = 0  # programs across concurrent calls; 0 means 4 x workers
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     replica: str = ""  # the name this replica answers with; empty means host name and port
@@ -43,26 +44,21 @@ class EvaluatorServerConfig:
         if self.max_in_flight == 0:
             object.__setattr__(self, "max_in_flight", 4 * self.workers)
         Terrain.named(self.terrain)  # raises ConfigError naming the choices
-        _ = self.sim_config  # raises ConfigError for a bad sim_seconds
-
-    @property
-    def sim_config(self) -> SimConfig:
-        return SimConfig(seconds=self.sim_seconds)
 
 
 def build_service(config: EvaluatorServerConfig) -> Service:
-    """The evaluator service, with a warm Evaluator; closing the service closes the Evaluator's pool."""
+    """The evaluator service, with a warm EvaluatorPool; closing the service closes the pool."""
     capabilities = capabilities_to_proto(
         layers=_sandbox_layers(config.sandbox),
         sandbox=config.sandbox,
-        sim=config.sim_config,
-        terrain=config.terrain,
+        sim=config.sim,
+        terrain=Terrain.named(config.terrain),
         workers=config.workers,
         max_batch=config.max_in_flight,
     )
-    evaluator = Evaluator(
+    evaluator = EvaluatorPool(
         config.sandbox,
-        config.sim_config,
+        config.sim,
         Terrain.named(config.terrain),
         workers=config.workers,
         queue_size=config.max_in_flight,  # admission keeps it from ever filling
@@ -72,9 +68,7 @@ def build_service(config: EvaluatorServerConfig) -> Service:
     except BaseException:
         evaluator.close()
         raise
-    servicer = EvaluatorServicer(
-        evaluator, capabilities, sandbox_config=config.sandbox, replica=config.replica
-    )
+    servicer = EvaluatorServicer(evaluator, capabilities, replica=config.replica)
     return Service(
         name=SERVICE_NAME,
         servicer=servicer,
@@ -99,7 +93,7 @@ def serve(
     return running
 
 
-def _warm_up(evaluator: Evaluator, workers: int) -> None:
+def _warm_up(evaluator: EvaluatorPool, workers: int) -> None:
     """One walker per lane, so that the first requests find every simulation process started."""
     for result in evaluator.evaluate([_WARM_UP] * workers):
         if not result.ok:  # the sandbox or the simulator is broken on this host

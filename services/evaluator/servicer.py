@@ -1,4 +1,4 @@
-"""elm.v1.EvaluatorService: admission control, then one call into the core Evaluator per request."""
+"""elm.v1.EvaluatorService: admission control, then one call into the core EvaluatorPool per request."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from concurrent.futures import CancelledError
 
 import grpc
 
-from elm_core.errors import InvalidRequestError, StateError
-from elm_core.evaluation import Evaluator
-from elm_core.sandbox import SandboxConfig, check_source
+from elm_core.errors import ConfigError, StateError
+from elm_core.evaluation import EvaluatorPool
+from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.common import abort
 from services.common.metrics import EVALUATIONS
-from services.evaluator.convert import result_to_proto
+from services.evaluator.convert import result_to_proto, world_from_proto
 
 
 class Admission:
@@ -37,17 +37,12 @@ class Admission:
 
 
 class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
-    """Evaluates batches on this replica's Evaluator; never queues more than `max_in_flight` programs."""
+    """Evaluates batches on this replica's EvaluatorPool; never queues more than `max_in_flight` programs."""
 
     def __init__(
-        self,
-        evaluator: Evaluator,
-        capabilities: evaluator_pb2.Capabilities,
-        *,
-        sandbox_config: SandboxConfig,
-        replica: str = "",
+        self, evaluator: EvaluatorPool, capabilities: evaluator_pb2.Capabilities, *, replica: str = ""
     ) -> None:
-        self.evaluator, self.sandbox_config = evaluator, sandbox_config
+        self.evaluator = evaluator
         self.capabilities = capabilities
         self.admission = Admission(capabilities.max_batch)
         self.replica = replica  # set by `serve` once the port is known, unless configured
@@ -56,14 +51,16 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     def Evaluate(
         self, request: evaluator_pb2.EvaluateRequest, context: grpc.ServicerContext
     ) -> evaluator_pb2.EvaluateResponse:
-        sources = self._admissible_sources(request, context)
+        self._check_batch(request, context)
+        sim_config, terrain = self._world(request, context)
+        sources = list(request.programs)
         if not self.admission.try_admit(len(sources)):
             abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
                   f"{self.admission.in_flight} of {self.admission.limit} programs in flight; retry elsewhere",
                   "EVALUATOR_FULL", in_flight=str(self.admission.in_flight))  # fmt: skip
-        try:
-            results = self.evaluator.evaluate(sources)
-        except (CancelledError, StateError):  # the Evaluator was closed under the call: the server stops
+        try:  # a program that is no text (not UTF-8, NUL bytes, too long) gets its own SYNTAX_ERROR result
+            results = self.evaluator.evaluate(sources, sim_config=sim_config, terrain=terrain)
+        except (CancelledError, StateError):  # the EvaluatorPool was closed under the call: the server stops
             abort(context, grpc.StatusCode.UNAVAILABLE, "the replica is shutting down", "SHUTTING_DOWN")
         finally:
             self.admission.release(len(sources))
@@ -85,10 +82,8 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         """Refuses new batches (UNAVAILABLE, so that clients go elsewhere) while calls in flight finish."""
         self._draining.set()
 
-    def _admissible_sources(
-        self, request: evaluator_pb2.EvaluateRequest, context: grpc.ServicerContext
-    ) -> list[str]:
-        """The batch's program texts; aborts for a draining replica, an oversized batch or unusable bytes."""
+    def _check_batch(self, request: evaluator_pb2.EvaluateRequest, context: grpc.ServicerContext) -> None:
+        """Aborts for a draining replica or an oversized batch."""
         if self._draining.is_set():
             abort(context, grpc.StatusCode.UNAVAILABLE, "the replica is shutting down", "DRAINING")
         limit = self.admission.limit
@@ -96,11 +91,14 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                   f"{len(request.programs)} programs, over this replica's max_batch of {limit}",
                   "BATCH_TOO_LARGE", max_batch=str(limit))  # fmt: skip
-        sources = []
-        for index, program in enumerate(request.programs):
-            try:
-                sources.append(check_source(program, self.sandbox_config))
-            except InvalidRequestError as e:
-                abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"program {index}: {e}", "INVALID_PROGRAM",
-                      program_index=str(index))  # fmt: skip
-        return sources
+
+    def _world(
+        self, request: evaluator_pb2.EvaluateRequest, context: grpc.ServicerContext
+    ) -> tuple[SimConfig | None, Terrain | None]:
+        """The world the request names, or (None, None) for the replica's own."""
+        if not request.HasField("simulator"):
+            return None, None
+        try:
+            return world_from_proto(request.simulator)
+        except ConfigError as e:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(e), "BAD_SIMULATOR_SETTINGS")

@@ -32,7 +32,7 @@ def test_a_short_gp_run_writes_a_report_of_a_map_with_several_cells(tmp_path: Pa
     assert run.status is RunStatus.FINISHED and run.evaluations == 60 and len(elites) > 1
     page = (run_dir / "report.html").read_text()
     assert "<svg" in page and "data:image/gif;base64," in page
-    assert json.loads((run_dir / "config.json").read_text())["operator"] == "gp"
+    assert json.loads((run_dir / "config.json").read_text())["mutation"]["operator"] == "gp"
 
     invoke("run", "--resume", str(run_dir), "--budget", "72")
     with SQLiteStore(run_dir / STORE_FILE) as store:
@@ -62,7 +62,7 @@ def test_a_missing_model_falls_back_to_gp_or_fails_when_asked(tmp_path: Path, mo
 def test_mutate_with_gp_prints_children_as_json() -> None:
     lines = invoke("mutate", "square", "--operator", "gp", "--n", "3", "--json").strip().splitlines()
     children = [json.loads(line) for line in lines]
-    assert len(children) == 3 and all(c["operator"] == "gp" for c in children)
+    assert len(children) == 3 and all(c["mutation"]["operator"] == "gp" for c in children)
     assert all((c["source"] is not None) == (c["outcome"] == "OK") for c in children)
 
 

@@ -10,14 +10,17 @@ import typer
 from typer.testing import CliRunner
 
 from elm_core.qd import LoopConfig
-from elm_core.run import RunConfig, create_run, execute_run
+from elm_core.run import create_run, execute_run
+from elm_core.sodarace import SimConfig
+from elm_core.spec import EmbeddedSpec, EvaluationSpec, MutationSpec, RunSpec
 from elm_core.training import MANIFEST_FILE, PROGRAMS_FILE
 from services.cli.main import app
 from services.cli.train import finetune_effect_command
 
 runner = CliRunner()
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=24))  # fmt: skip
+GP = RunSpec(mutation=MutationSpec(operator="gp"), evaluation=EvaluationSpec(sim=SimConfig(seconds=4.0)),
+             embedded=EmbeddedSpec(workers=2), seeds=("square", "radial"),
+             loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=24))  # fmt: skip
 QUICK = ["--model", "tiny", "--max-steps", "2", "--batch-size", "2", "--grad-accumulation-steps", "1"]
 
 

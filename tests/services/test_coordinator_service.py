@@ -21,8 +21,8 @@ from services.common import RunningServer, error_reason
 from services.coordinator import CoordinatorServerConfig, serve
 
 GP = {
-    "operator": "gp",
-    "sim_seconds": 4.0,
+    "mutation": {"operator": "gp"},
+    "evaluation": {"sim": {"seconds": 4.0}},
     "loop": {"batch_size": 6, "pipeline_depth": 2, "max_evaluations": 30},
 }
 
@@ -133,13 +133,13 @@ def test_a_restarted_coordinator_resumes_its_running_runs(tmp_path: Path) -> Non
     ("request_", "reason"),
     [
         (pb.CreateRunRequest(config_json="{not json"), "INVALID_CONFIG"),
-        (pb.CreateRunRequest(config_json='{"operator": "magic"}'), "INVALID_CONFIG"),
+        (pb.CreateRunRequest(config_json='{"mutation": {"operator": "magic"}}'), "INVALID_CONFIG"),
         (pb.CreateRunRequest(config_json='{"no_such_setting": 1}'), "INVALID_CONFIG"),
         (pb.CreateRunRequest(seed_programs=[b"def make_walker():\x00"]), "INVALID_REQUEST"),
         (pb.CreateRunRequest(seed_programs=[b"\xff\xfe not utf-8"]), "INVALID_REQUEST"),
         (pb.CreateRunRequest(seed_programs=[b"#" * (1 << 20)]), "INVALID_REQUEST"),
         (pb.CreateRunRequest(name="Bad Name!"), "INVALID_REQUEST"),
-        (pb.CreateRunRequest(config_json='{"operator": "llm"}'), "INVALID_CONFIG"),  # no model server
+        (pb.CreateRunRequest(config_json='{"mutation": {"operator": "llm"}}'), "INVALID_CONFIG"),  # no model server
     ],
 )
 def test_bad_create_requests_are_invalid_arguments(server: RunningServer, request_, reason: str) -> None:

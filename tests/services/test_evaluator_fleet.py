@@ -1,4 +1,4 @@
-"""The Evaluator port, in process and over gRPC: one contract suite runs against both, then what only the
+"""The EvaluatorPool port, in process and over gRPC: one contract suite runs against both, then what only the
 fleet does: spreading chunks, surviving a replica that stops mid-batch, backing off from a full one, DNS
 names, giving up."""
 
@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from elm_core.errors import BackendUnavailableError
-from elm_core.evaluation import Evaluator
+from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import SandboxConfig
 from elm_core.sodarace import SEED_NAMES, SimConfig, seed_source, simulate
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
@@ -48,7 +48,7 @@ def walker_program(index: int, sleep_s: float = 0.0) -> str:
 
 def start_replicas(count: int) -> list[RunningServer]:
     """One-lane replicas, started side by side (each warms its lane up before serving)."""
-    config = EvaluatorServerConfig(workers=1, sim_seconds=SIM.seconds, sandbox=LIMITS)
+    config = EvaluatorServerConfig(workers=1, sim=SIM, sandbox=LIMITS)
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: serve(config, port=0), range(count)))
 
@@ -74,17 +74,17 @@ def fleet(replicas: list[RunningServer]) -> Iterator[EvaluatorFleet]:
 
 
 @pytest.fixture(scope="module")
-def embedded() -> Iterator[Evaluator]:
-    with Evaluator(LIMITS, SIM, workers=2) as evaluator:
+def embedded() -> Iterator[EvaluatorPool]:
+    with EvaluatorPool(LIMITS, SIM, workers=2) as evaluator:
         yield evaluator
 
 
 @pytest.fixture(params=["embedded", "fleet"])
-def evaluator(request: pytest.FixtureRequest) -> Evaluator | EvaluatorFleet:
+def evaluator(request: pytest.FixtureRequest) -> EvaluatorPool | EvaluatorFleet:
     return request.getfixturevalue(request.param)
 
 
-# The contract: what the MAP-Elites loop may rely on from any Evaluator.
+# The contract: what the MAP-Elites loop may rely on from any EvaluatorPool.
 
 
 def test_seeds_walk_as_far_as_simulating_them_directly(evaluator, seed_walkers) -> None:

@@ -30,7 +30,10 @@ SLOW = "import time\ndef make_walker():\n    time.sleep(0.5)\n"
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     config = EvaluatorServerConfig(
-        workers=2, sim_seconds=SIM_SECONDS, max_in_flight=4, sandbox=SandboxConfig(source_limit_bytes=4096)
+        workers=2,
+        sim=SimConfig(seconds=SIM_SECONDS),
+        max_in_flight=4,
+        sandbox=SandboxConfig(source_limit_bytes=4096),
     )
     running = serve(config, port=0)
     yield running
@@ -96,7 +99,9 @@ def test_a_batch_over_max_batch_is_refused(stub) -> None:
 
 
 def test_a_full_replica_refuses_at_once_and_a_draining_one_sends_clients_elsewhere() -> None:
-    running = serve(EvaluatorServerConfig(workers=1, max_in_flight=1, sim_seconds=SIM_SECONDS), port=0)
+    running = serve(
+        EvaluatorServerConfig(workers=1, max_in_flight=1, sim=SimConfig(seconds=SIM_SECONDS)), port=0
+    )
     stub = evaluator_pb2_grpc.EvaluatorServiceStub(grpc.insecure_channel(running.address))
     servicer = running.services[0].servicer
     slow = threading.Thread(target=stub.Evaluate, args=(pb.EvaluateRequest(programs=[SLOW.encode()]),))

@@ -7,10 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("programs",)
+    __slots__ = ("programs", "simulator")
     PROGRAMS_FIELD_NUMBER: _ClassVar[int]
+    SIMULATOR_FIELD_NUMBER: _ClassVar[int]
     programs: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, programs: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    simulator: SimulatorSettings
+    def __init__(self, programs: _Optional[_Iterable[bytes]] = ..., simulator: _Optional[_Union[SimulatorSettings, _Mapping]] = ...) -> None: ...
 
 class Descriptors(_message.Message):
     __slots__ = ("height", "width", "mass")
@@ -92,16 +94,18 @@ class SandboxLimits(_message.Message):
     def __init__(self, wall_time_s: _Optional[float] = ..., cpu_time_s: _Optional[int] = ..., memory_mb: _Optional[int] = ..., open_files: _Optional[int] = ..., processes: _Optional[int] = ..., output_limit_bytes: _Optional[int] = ..., result_limit_bytes: _Optional[int] = ..., source_limit_bytes: _Optional[int] = ...) -> None: ...
 
 class SimulatorSettings(_message.Message):
-    __slots__ = ("terrain", "seconds", "steps_per_second", "config_json")
+    __slots__ = ("terrain", "seconds", "steps_per_second", "config_json", "terrain_json")
     TERRAIN_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    TERRAIN_JSON_FIELD_NUMBER: _ClassVar[int]
     terrain: str
     seconds: float
     steps_per_second: int
     config_json: str
-    def __init__(self, terrain: _Optional[str] = ..., seconds: _Optional[float] = ..., steps_per_second: _Optional[int] = ..., config_json: _Optional[str] = ...) -> None: ...
+    terrain_json: str
+    def __init__(self, terrain: _Optional[str] = ..., seconds: _Optional[float] = ..., steps_per_second: _Optional[int] = ..., config_json: _Optional[str] = ..., terrain_json: _Optional[str] = ...) -> None: ...
 
 class Capabilities(_message.Message):
     __slots__ = ("layers", "limits", "simulator", "workers", "max_batch", "replica")

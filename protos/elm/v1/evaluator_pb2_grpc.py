@@ -51,9 +51,10 @@ class EvaluatorServiceServicer:
 
     def Evaluate(self, request, context):
         """Evaluates a batch of programs in parallel on this replica; one result per program, in order.
-        A bad program is a result (status SYNTAX_ERROR, CPU_TIMEOUT, ...), never an error. Errors:
-        INVALID_ARGUMENT (batch larger than max_batch), RESOURCE_EXHAUSTED (replica full: retry elsewhere),
-        UNAVAILABLE (sandbox infrastructure failed: retry).
+        A bad program (not UTF-8, holding NUL bytes, too long, ...) is a result (status SYNTAX_ERROR,
+        CPU_TIMEOUT, ...), never an error. Errors: INVALID_ARGUMENT (batch larger than max_batch, simulator
+        settings that do not decode), RESOURCE_EXHAUSTED (replica full: retry elsewhere), UNAVAILABLE (sandbox
+        infrastructure failed: retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from elm_core.errors import BackpressureError
-from elm_core.evaluation import Evaluator, SimulationProcess
+from elm_core.evaluation import EvaluatorPool, SimulationProcess
 from elm_core.sandbox import Outcome
 from elm_core.sodarace import SEED_NAMES, SimConfig, SimStatus, Terrain, seed_source, simulate
 from elm_core.sodarace.bench import benchmark_walker
@@ -15,7 +15,7 @@ SHORT = SimConfig(seconds=2.0)
 
 @pytest.fixture(scope="module")
 def evaluator():
-    with Evaluator(sim_config=SHORT, workers=2, queue_size=8) as evaluator:
+    with EvaluatorPool(sim_config=SHORT, workers=2, queue_size=8) as evaluator:
         yield evaluator
 
 
@@ -66,7 +66,7 @@ def test_a_program_cannot_forge_its_fitness(evaluator, seed_walkers):
 
 def test_a_full_queue_is_back_pressure():
     slow = "import time\ndef make_walker():\n    time.sleep(0.5)\n"
-    with Evaluator(sim_config=SHORT, workers=1, queue_size=0) as evaluator:
+    with EvaluatorPool(sim_config=SHORT, workers=1, queue_size=0) as evaluator:
         first = evaluator.submit(slow)
         with pytest.raises(BackpressureError):
             evaluator.submit(slow)

@@ -33,8 +33,10 @@ GIF_PREFIX = '<img src="data:image/gif;base64,'
 
 def config(kind: str = "grid") -> str:
     archive = {"kind": kind, "dims": list(DIMS), "ranges": [list(r) for r in RANGES]}
-    return json.dumps({"name": "demo <b>run</b>", "operator": "llm", "model": "tiny", "style": "diff",
-                       "terrain": "flat", "sim_seconds": 2.0, "archive": archive})  # fmt: skip
+    mutation = {"operator": "llm", "model": "tiny", "style": "diff"}
+    evaluation = {"terrain": "flat", "sim": {"seconds": 2.0}}
+    return json.dumps({"name": "demo <b>run</b>", "mutation": mutation, "evaluation": evaluation,
+                       "archive": archive})  # fmt: skip
 
 
 def cell(descriptors: tuple[float, ...]) -> int:

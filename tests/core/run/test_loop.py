@@ -15,11 +15,14 @@ import pytest
 from elm_core.errors import StateError
 from elm_core.mutation import Child, MutationOutcome
 from elm_core.qd import MIX_OPERATORS, LoopConfig, OperatorMix
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run, load_config, set_budget
+from elm_core.run import STORE_FILE, create_run, execute_run, load_config, set_budget
+from elm_core.sodarace import SimConfig
+from elm_core.spec import EmbeddedSpec, EvaluationSpec, MutationSpec, RunSpec
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 
-GP = RunConfig(operator="gp", seeds=("square", "radial"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32))  # fmt: skip
+GP = RunSpec(mutation=MutationSpec(operator="gp"), evaluation=EvaluationSpec(sim=SimConfig(seconds=4.0)),
+             embedded=EmbeddedSpec(workers=2), seeds=("square", "radial"),
+             loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=32))  # fmt: skip
 
 
 def history(run_dir: Path) -> list[tuple]:
@@ -31,7 +34,7 @@ def history(run_dir: Path) -> list[tuple]:
         ]
 
 
-def run(run_dir: Path, config: RunConfig = GP) -> None:
+def run(run_dir: Path, config: RunSpec = GP) -> None:
     create_run(run_dir, config)
     execute_run(run_dir)
 

@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 from elm_core.errors import ConfigError
 from elm_core.models import HFGenerator, Prompt, SamplingConfig, cache_dir, load_generator
 from elm_core.qd import ArchiveConfig, LoopConfig
-from elm_core.run import STORE_FILE, RunConfig, create_run, execute_run
+from elm_core.run import STORE_FILE, create_run, execute_run
 from elm_core.sodarace import SimConfig
+from elm_core.spec import EmbeddedSpec, EvaluationSpec, MutationSpec, RunSpec
 from elm_core.store import IndividualRecord, SQLiteStore
 from elm_core.training import (
     MANIFEST_FILE,
@@ -31,8 +32,9 @@ from elm_core.training import (
     split_programs,
 )
 
-GP = RunConfig(operator="gp", seeds=("square", "radial", "cppn_fixed"), evaluator_workers=2, sim_seconds=4.0,
-               loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=30))  # fmt: skip
+GP = RunSpec(mutation=MutationSpec(operator="gp"), evaluation=EvaluationSpec(sim=SimConfig(seconds=4.0)),
+             embedded=EmbeddedSpec(workers=2), seeds=("square", "radial", "cppn_fixed"),
+             loop=LoopConfig(batch_size=6, pipeline_depth=1, max_evaluations=30))  # fmt: skip
 QUICK = TrainConfig(base_model="tiny", method=FinetuneMethod.FULL, learning_rate=3e-3, batch_size=2,
                     grad_accumulation_steps=1, max_steps=10, eval_every_steps=5, checkpoint_every_steps=100,
                     early_stopping_patience=None, threads=1)  # fmt: skip
