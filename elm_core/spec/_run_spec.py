@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from elm_core.errors import ConfigError
 from elm_core.models import BACKENDS, SamplingConfig
-from elm_core.mutation import OPERATORS, PAPER
+from elm_core.mutation import OPERATORS, PAPER, PromptStyle
 from elm_core.qd import ArchiveConfig, LoopConfig, OperatorMix
 from elm_core.sodarace import SimConfig, Terrain
 from elm_core.store import RunRecord
@@ -53,6 +54,9 @@ class MutationSpec:
     def __post_init__(self) -> None:
         if self.operator not in OPERATORS:
             raise ConfigError(f"[mutation] operator must be one of {OPERATORS}, got {self.operator!r}")
+        styles = [style.value for style in PromptStyle]
+        if self.style is not None and self.style not in styles:
+            raise ConfigError(f"[mutation] style must be one of {', '.join(styles)}, got {self.style!r}")
 
     def operator_mix(self) -> OperatorMix:
         """The mix the loop plans with: the configured one for the LLM; GP takes no instructions."""
@@ -208,12 +212,32 @@ def _build(kind: type, values: Any, path: str) -> Any:
         hint = hints[name]
         if dataclasses.is_dataclass(hint) and isinstance(hint, type):
             kwargs[name] = _build(hint, value, f"{path}.{name}" if path else name)
+        elif not _fits(value, hint):
+            raise ConfigError(f"{where} {name} must be {_type_name(hint)}, got {value!r}")
         else:
             kwargs[name] = _tupled(value)
     try:
         return kind(**kwargs)
     except TypeError as e:
         raise ConfigError(f"bad {where}: {e}") from e
+
+
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a decoded value fits a scalar field's type (other types are checked by their dataclass)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if not all(option in _SCALARS for option in options):
+        return True
+    if isinstance(value, bool):
+        return bool in options
+    return isinstance(value, options) or (float in options and isinstance(value, int))
+
+
+def _type_name(hint: Any) -> str:
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return " or ".join("none" if option is type(None) else option.__name__ for option in options)
 
 
 def _tupled(value: Any) -> Any:

@@ -34,6 +34,7 @@ from services.evaluator.convert import result_from_proto, world_to_proto
 
 # Codes after which the chunk may have been lost with the replica: evaluate it again elsewhere.
 _FAILOVER_CODES = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
+_ANY_SIZE = SandboxConfig(source_limit_bytes=2**62)
 _BACKOFF = wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05)
 
 
@@ -94,13 +95,10 @@ class EvaluatorFleet:
             else world_to_proto(sim_config or SimConfig(), terrain or Terrain())
         )
         results: list[EvalResult | None] = [None] * len(sources)
-        pending: list[tuple[int, bytes]] = []
-        limits = self._limits()
-        for index, source in enumerate(sources):
-            try:
-                pending.append((index, check_source(source, limits).encode("utf-8")))
-            except InvalidRequestError as e:
-                results[index] = EvalResult(Outcome.SYNTAX_ERROR, None, str(e))
+        texts = _screen(list(enumerate(sources)), _ANY_SIZE, results)  # no replica needed to see this
+        if texts:
+            texts = _screen(texts, self._limits(), results)
+        pending = [(index, text.encode("utf-8")) for index, text in texts]
         chunks = self._chunks(pending)
         futures = [self._executor.submit(self._evaluate_chunk, [p for _, p in c], world) for c in chunks]
         for chunk, future in zip(chunks, futures, strict=True):
@@ -192,6 +190,19 @@ class EvaluatorFleet:
             if e.code in _FAILOVER_CODES:
                 raise _ReplicaDown(str(e)) from e
             raise
+
+
+def _screen(
+    sources: list[tuple[int, str]], limits: SandboxConfig, results: list[EvalResult | None]
+) -> list[tuple[int, str]]:
+    """The programs that pass `check_source`; the others get their SYNTAX_ERROR result in `results`."""
+    passed = []
+    for index, source in sources:
+        try:
+            passed.append((index, check_source(source, limits)))
+        except InvalidRequestError as e:
+            results[index] = EvalResult(Outcome.SYNTAX_ERROR, None, str(e))
+    return passed
 
 
 def _check_arguments(

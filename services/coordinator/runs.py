@@ -120,7 +120,7 @@ class RunManager:
         config = config.replace(name=name or run_id, seeds=tuple(files))
         self.store.create_run(run_id=run_id, name=config.name, config_json=config.to_json(),
                               rng_seed=config.rng_seed, rng_state_json="{}")  # fmt: skip
-        log.info("run created", run=run_id, operator=config.operator, seeds=len(programs))
+        log.info("run created", run=run_id, operator=config.mutation.operator, seeds=len(programs))
         if not paused:
             self._start(run_id)
         return self.view(run_id)

@@ -93,17 +93,13 @@ def _mutator(config: CoordinatorServerConfig, run: RunSpec) -> Mutator:
 
 
 def _admit(config: CoordinatorServerConfig, run: RunSpec) -> None:
-    """Refuses a run whose model or prompt style the model server does not serve (ConfigError)."""
+    """Refuses a run whose model the model server does not serve (ConfigError)."""
     mutator = _mutator(config, run)
     if not isinstance(mutator, RemoteMutator):
         return
     with mutator:
         info = mutator.model_info()
-    model, style = run.mutation.model, run.mutation.style
+    model = run.mutation.model
     if model and model != info.name:
         raise ConfigError(f"[mutation] model {model!r}: the model server serves {info.name!r}; leave model "
                           "unset to use it, or reload the model server")  # fmt: skip
-    if style and style not in info.styles:
-        raise ConfigError(
-            f"[mutation] style {style!r}: the model server's model takes {', '.join(info.styles)}"
-        )

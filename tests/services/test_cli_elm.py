@@ -62,7 +62,7 @@ def test_a_missing_model_falls_back_to_gp_or_fails_when_asked(tmp_path: Path, mo
 def test_mutate_with_gp_prints_children_as_json() -> None:
     lines = invoke("mutate", "square", "--operator", "gp", "--n", "3", "--json").strip().splitlines()
     children = [json.loads(line) for line in lines]
-    assert len(children) == 3 and all(c["mutation"]["operator"] == "gp" for c in children)
+    assert len(children) == 3 and all(c["operator"] == "gp" for c in children)
     assert all((c["source"] is not None) == (c["outcome"] == "OK") for c in children)
 
 
@@ -89,13 +89,13 @@ def test_bench_bugfix_gp_rows() -> None:
 
 def test_the_operator_mix_and_call_budget_from_flags(tmp_path: Path) -> None:
     settings = tmp_path / "run.toml"
-    settings.write_text("[operators]\nreach = 1\n")
+    settings.write_text("[mutation.operators]\nreach = 1\n")
     flags = ["--mix", "directed=3,paper=1", "--calls", "5", "--operator", "gp", "--workers", "1"]
     result = runner.invoke(app, ["run", "--config", str(settings), *flags, "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     stored = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert stored["operators"] == {"directed": 3.0, "crossover": 0.0, "paper": 1.0, "reach": 1,
-                                   "moves": "axis", "crossover_programs": [2, 3]}  # fmt: skip
+    assert stored["mutation"]["operators"] == {"directed": 3.0, "crossover": 0.0, "paper": 1.0, "reach": 1,
+                                               "moves": "axis", "crossover_programs": [2, 3]}  # fmt: skip
     assert stored["loop"]["max_mutations"] == 5
     with SQLiteStore(tmp_path / "r" / STORE_FILE) as store:
         (run,) = store.list_runs()

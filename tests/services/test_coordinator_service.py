@@ -139,7 +139,10 @@ def test_a_restarted_coordinator_resumes_its_running_runs(tmp_path: Path) -> Non
         (pb.CreateRunRequest(seed_programs=[b"\xff\xfe not utf-8"]), "INVALID_REQUEST"),
         (pb.CreateRunRequest(seed_programs=[b"#" * (1 << 20)]), "INVALID_REQUEST"),
         (pb.CreateRunRequest(name="Bad Name!"), "INVALID_REQUEST"),
-        (pb.CreateRunRequest(config_json='{"mutation": {"operator": "llm"}}'), "INVALID_CONFIG"),  # no model server
+        (
+            pb.CreateRunRequest(config_json='{"mutation": {"operator": "llm"}}'),
+            "INVALID_CONFIG",
+        ),  # no model server
     ],
 )
 def test_bad_create_requests_are_invalid_arguments(server: RunningServer, request_, reason: str) -> None:

@@ -69,7 +69,7 @@ def replicas() -> Iterator[list[RunningServer]]:
 
 @pytest.fixture(scope="module")
 def fleet(replicas: list[RunningServer]) -> Iterator[EvaluatorFleet]:
-    with EvaluatorFleet([r.address for r in replicas], sandbox_config=LIMITS) as fleet:
+    with EvaluatorFleet([r.address for r in replicas]) as fleet:
         yield fleet
 
 
@@ -132,7 +132,7 @@ def test_an_empty_batch_has_no_results(evaluator) -> None:
 
 
 def test_chunks_are_spread_over_both_replicas(replicas) -> None:
-    with EvaluatorFleet([r.address for r in replicas], sandbox_config=LIMITS) as fleet:
+    with EvaluatorFleet([r.address for r in replicas]) as fleet:
         results = fleet.evaluate([walker_program(i) for i in range(8)])
         assert [r.walker.width for r in results] == [1.0 + i for i in range(8)]
         assert sorted(fleet.programs_by_replica().values()) == [4, 4]
@@ -142,7 +142,7 @@ def test_chunks_are_spread_over_both_replicas(replicas) -> None:
 def test_a_replica_stopped_mid_batch_leaves_every_result_to_the_other() -> None:
     victim, survivor = start_replicas(2)
     try:
-        with EvaluatorFleet([victim.address, survivor.address], sandbox_config=LIMITS) as fleet:
+        with EvaluatorFleet([victim.address, survivor.address]) as fleet:
             stopper = threading.Thread(target=stop_once_busy, args=(victim,))
             stopper.start()
             results = fleet.evaluate([walker_program(i, sleep_s=0.2) for i in range(8)])
@@ -172,20 +172,20 @@ def test_a_replica_full_of_another_clients_work_is_retried_after_a_back_off(repl
     other_client.start()
     while admission.in_flight < admission.limit:
         time.sleep(0.01)
-    with EvaluatorFleet([replica.address], sandbox_config=LIMITS) as fleet:
+    with EvaluatorFleet([replica.address]) as fleet:
         assert fleet.evaluate([walker_program(7)])[0].walker.width == 8.0
     other_client.join()
 
 
 def test_a_target_that_refuses_connections_is_skipped(replicas) -> None:
-    with EvaluatorFleet([refused_address(), replicas[0].address], sandbox_config=LIMITS) as fleet:
+    with EvaluatorFleet([refused_address(), replicas[0].address]) as fleet:
         assert [r.walker.width for r in fleet.evaluate([walker_program(i) for i in range(3)])] == [1, 2, 3]
         assert len(fleet.capabilities()) == 1
 
 
 def test_a_dns_name_reaches_each_replica_once(replicas) -> None:
     port = replicas[1].port
-    with EvaluatorFleet([f"localhost:{port}", f"[::1]:{port}"], sandbox_config=LIMITS) as fleet:
+    with EvaluatorFleet([f"localhost:{port}", f"[::1]:{port}"]) as fleet:
         assert fleet.evaluate([seed_source("square")])[0].ok
         (capabilities,) = fleet.capabilities()  # 127.0.0.1 and ::1 reach the same replica: counted once
         assert capabilities.replica.endswith(f":{port}")

@@ -16,14 +16,15 @@ from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 
 from elm_core.sandbox import Layer, SandboxConfig
-from elm_core.sodarace import SEED_NAMES, SimConfig, seed_source, simulate
+from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, Walker, seed_source, simulate
 from protos.elm.v1 import evaluator_pb2 as pb
 from protos.elm.v1 import evaluator_pb2_grpc
 from services.common import RunningServer
 from services.evaluator import EvaluatorServerConfig, serve
-from services.evaluator.convert import result_from_proto
+from services.evaluator.convert import result_from_proto, world_to_proto
 
 SIM_SECONDS = 2.0
+SIM = SimConfig(seconds=SIM_SECONDS)
 SLOW = "import time\ndef make_walker():\n    time.sleep(0.5)\n"
 
 
@@ -31,7 +32,7 @@ SLOW = "import time\ndef make_walker():\n    time.sleep(0.5)\n"
 def server() -> Iterator[RunningServer]:
     config = EvaluatorServerConfig(
         workers=2,
-        sim=SimConfig(seconds=SIM_SECONDS),
+        sim=SIM,
         max_in_flight=4,
         sandbox=SandboxConfig(source_limit_bytes=4096),
     )
@@ -64,7 +65,7 @@ def test_seeds_walk_as_far_as_simulating_them_directly(stub, server, seed_walker
     for name, message in zip(SEED_NAMES, response.results, strict=True):
         result = result_from_proto(message)
         assert result.ok and message.status == "OK", (name, message.status, message.message)
-        direct = simulate(seed_walkers[name], SimConfig(seconds=SIM_SECONDS))
+        direct = simulate(seed_walkers[name], SIM)
         assert (result.fitness, result.descriptors) == (direct.fitness, direct.descriptors)
         assert result.walker == seed_walkers[name]
         assert message.timings_ms["simulate_ms"] > 0
@@ -78,16 +79,46 @@ def test_a_failing_program_is_a_result_not_an_error(stub) -> None:
 
 
 @pytest.mark.parametrize(
-    "program",
-    [b"x = 1\x00\n", b"x = '\xff\xfe'\n", b"#" * 5000],
+    ("program", "why"),
+    [(b"x = 1\x00\n", "NUL bytes"), (b"x = '\xff\xfe'\n", "not UTF-8"), (b"#" * 5000, "over the limit")],
     ids=["nul-bytes", "not-utf8", "oversized"],
 )
-def test_unusable_program_bytes_fail_the_call_naming_the_program(stub, program: bytes) -> None:
+def test_an_unusable_program_gets_its_own_outcome_and_the_batch_goes_on(
+    stub, program: bytes, why: str
+) -> None:
+    square = seed_source("square")
+    good, bad = stub.Evaluate(pb.EvaluateRequest(programs=[square.encode(), program]), timeout=30).results
+    assert good.status == "OK"
+    assert good.fitness == simulate(Walker.from_dict(json.loads(good.walker_json)), SIM).fitness
+    assert (bad.status, bad.simulation) == ("SYNTAX_ERROR", "") and why in bad.message
+
+
+def test_the_world_a_request_names_is_the_one_simulated(stub) -> None:
+    world = world_to_proto(SimConfig(seconds=3.0), Terrain.named("tunnel"))
+    programs = [seed_source(name).encode() for name in ("square", "radial")]
+    results = stub.Evaluate(pb.EvaluateRequest(programs=programs, simulator=world), timeout=30).results
+    for message in results:
+        walker = Walker.from_dict(json.loads(message.walker_json))
+        assert message.fitness == simulate(walker, SimConfig(seconds=3.0), Terrain.named("tunnel")).fitness
+        assert message.fitness != simulate(walker, SIM).fitness
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        pb.SimulatorSettings(config_json='{"seconds": -1}'),
+        pb.SimulatorSettings(config_json='{"warp": 9}'),
+        pb.SimulatorSettings(config_json="[1]"),
+        pb.SimulatorSettings(terrain_json='{"kind": "lava"}'),
+        pb.SimulatorSettings(terrain_json='{"wall_gap": "far"}'),
+    ],
+    ids=["negative-seconds", "unknown-setting", "not-an-object", "unknown-terrain", "bad-type"],
+)
+def test_simulator_settings_that_do_not_decode_are_refused(stub, world: pb.SimulatorSettings) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        stub.Evaluate(pb.EvaluateRequest(programs=[b"x = 1\n", program]), timeout=30)
+        stub.Evaluate(pb.EvaluateRequest(programs=[b"x = 1\n"], simulator=world), timeout=30)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    info = error_info(caught.value)
-    assert (info.reason, info.domain, info.metadata["program_index"]) == ("INVALID_PROGRAM", "elm.v1", "1")
+    assert error_info(caught.value).reason == "BAD_SIMULATOR_SETTINGS"
 
 
 def test_a_batch_over_max_batch_is_refused(stub) -> None:
@@ -99,9 +130,7 @@ def test_a_batch_over_max_batch_is_refused(stub) -> None:
 
 
 def test_a_full_replica_refuses_at_once_and_a_draining_one_sends_clients_elsewhere() -> None:
-    running = serve(
-        EvaluatorServerConfig(workers=1, max_in_flight=1, sim=SimConfig(seconds=SIM_SECONDS)), port=0
-    )
+    running = serve(EvaluatorServerConfig(workers=1, max_in_flight=1, sim=SIM), port=0)
     stub = evaluator_pb2_grpc.EvaluatorServiceStub(grpc.insecure_channel(running.address))
     servicer = running.services[0].servicer
     slow = threading.Thread(target=stub.Evaluate, args=(pb.EvaluateRequest(programs=[SLOW.encode()]),))
@@ -135,7 +164,7 @@ def test_capabilities_describe_the_sandbox_the_simulator_and_the_limits(stub, se
     assert capabilities.limits.cpu_time_s == SandboxConfig().cpu_time_s
     simulator = capabilities.simulator
     assert (simulator.terrain, simulator.seconds, simulator.steps_per_second) == ("flat", SIM_SECONDS, 120)
-    assert SimConfig(**json.loads(simulator.config_json)) == SimConfig(seconds=SIM_SECONDS)
+    assert SimConfig(**json.loads(simulator.config_json)) == SIM
     assert (capabilities.workers, capabilities.max_batch) == (2, 4)
     assert capabilities.replica.endswith(f":{server.port}")
 

@@ -33,7 +33,8 @@ def test_a_round_fine_tunes_on_the_run_and_the_model_server_reloads_it(
                                      trainer=trainer.address)  # fmt: skip
     coordinator = serve_coordinator(config, port=0, host="127.0.0.1")
     try:
-        config = {"mutation": {"operator": "gp"}, "evaluation": {"sim": {"seconds": 4.0}}, "loop": {"batch_size": 8, "max_evaluations": 64},
+        config = {"mutation": {"operator": "gp"}, "evaluation": {"sim": {"seconds": 4.0}},
+                  "loop": {"batch_size": 8, "max_evaluations": 64},
                   "finetune": {"every_batches": 3, "method": "full", "max_steps": 2}}  # fmt: skip
         with CoordinatorClient(coordinator.address) as client:
             run = client.create_run(
@@ -65,7 +66,8 @@ def test_rounds_without_a_trainer_are_refused_at_creation(tmp_path: Path) -> Non
             pytest.raises(InvalidRequestError, match="trainer"),
         ):
             client.create_run(
-                [seed_source("square")], config={"mutation": {"operator": "gp"}, "finetune": {"every_batches": 2}}
+                [seed_source("square")],
+                config={"mutation": {"operator": "gp"}, "finetune": {"every_batches": 2}},
             )
     finally:
         coordinator.stop(grace_s=5)

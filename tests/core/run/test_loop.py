@@ -98,8 +98,8 @@ def test_a_tiny_model_run_logs_every_mutation(tmp_path: Path, model_cache: Path)
     from elm_core.models import SamplingConfig
 
     loop = dataclasses.replace(GP.loop, max_evaluations=None, max_seconds=3.0, max_barren_batches=10_000)
-    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square",),
-                                 sampling=SamplingConfig(max_new_tokens=16), loop=loop)  # fmt: skip
+    mutation = MutationSpec(model="tiny", sampling=SamplingConfig(max_new_tokens=16))
+    config = dataclasses.replace(GP, mutation=mutation, seeds=("square",), loop=loop)
     run(tmp_path / "t", config)
     with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
         (record,) = store.list_runs()
@@ -202,7 +202,7 @@ def test_duplicate_children_are_logged_and_not_evaluated_again(tmp_path: Path) -
     from elm_core.mutation import LLMMutator
 
     loop = LoopConfig(batch_size=4, pipeline_depth=2, max_evaluations=None, max_mutations=12)
-    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square",), loop=loop)
+    config = dataclasses.replace(GP, mutation=MutationSpec(model="tiny"), seeds=("square",), loop=loop)
     create_run(tmp_path / "d", config)
     model = SameChild()
     execute_run(tmp_path / "d", mutator=LLMMutator(model))
@@ -227,8 +227,8 @@ def test_a_short_tiny_model_run_uses_every_operator(tmp_path: Path) -> None:
 
     loop = LoopConfig(batch_size=8, pipeline_depth=2, max_evaluations=None, max_mutations=24)
     mix = OperatorMix(directed=0.5, crossover=0.25, paper=0.25)
-    config = dataclasses.replace(GP, operator="llm", model="tiny", seeds=("square", "cppn_fixed"), loop=loop,
-                                 sampling=SamplingConfig(max_new_tokens=8), operators=mix)  # fmt: skip
+    mutation = MutationSpec(model="tiny", sampling=SamplingConfig(max_new_tokens=8), operators=mix)
+    config = dataclasses.replace(GP, mutation=mutation, seeds=("square", "cppn_fixed"), loop=loop)
     run(tmp_path / "t", config)
     with SQLiteStore(tmp_path / "t" / STORE_FILE) as store:
         (record,) = store.list_runs()
