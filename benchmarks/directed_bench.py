@@ -23,8 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from elm_core.evaluation import EvaluatorPool
-from elm_core.models import gguf_path
-from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
+from elm_core.models import LlamaCppConfig, LlamaCppGenerator, gguf_path
 from elm_core.mutation import ChildRequest, LLMMutator, MutationConfig, PromptStyle
 from elm_core.qd import ArchiveConfig, GridArchive, directed_instruction, neighbour_gap
 from elm_core.sodarace import seed_source

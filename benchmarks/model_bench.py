@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from elm_core.models import SamplingConfig, model_name
-from elm_core.mutation._prompts import PromptStyle, build_prompt
+from elm_core.mutation import PromptStyle, build_prompt
 from elm_core.sodarace import seed_source
 
 

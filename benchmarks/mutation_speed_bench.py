@@ -21,8 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from elm_core.models import SamplingConfig, gguf_path
-from elm_core.models._llamacpp import LlamaCppConfig, LlamaCppGenerator
+from elm_core.models import LlamaCppConfig, LlamaCppGenerator, SamplingConfig, gguf_path
 from elm_core.mutation import ChildRequest, LLMMutator, MutationConfig, PromptStyle
 from elm_core.sodarace import seed_source
 

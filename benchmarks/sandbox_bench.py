@@ -24,7 +24,7 @@ from rich.table import Table
 from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import Sandbox, SandboxPool
 from elm_core.sodarace import SEED_NAMES, Walker, seed_source, simulate, walker_creator
-from services.cli._inputs import seed_walkers
+from services.cli.inputs import seed_walkers
 
 TRIVIAL = """
 def make_walker():

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from elm_core.sodarace.bench import bench_walker, benchmark_walker
-from services.cli._inputs import seed_walkers
+from services.cli.inputs import seed_walkers
 from services.cli.main import sim_bench_table
 
 

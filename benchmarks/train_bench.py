@@ -25,10 +25,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from elm_core.mutation._prompts import PromptStyle
+from elm_core.mutation import PromptStyle
 from elm_core.sodarace import SEED_NAMES, seed_source
-from elm_core.training import Dataset, DatasetConfig, DatasetCounts, Example, TrainConfig, finetune
-from elm_core.training._examples import example_for
+from elm_core.training import (
+    Dataset,
+    DatasetConfig,
+    DatasetCounts,
+    Example,
+    TrainConfig,
+    example_for,
+    finetune,
+)
 
 SHORT_DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
 

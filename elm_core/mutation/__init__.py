@@ -18,7 +18,7 @@ from elm_core.mutation._diff import PatchResult, apply_diff
 from elm_core.mutation._factory import OPERATORS, build_mutator
 from elm_core.mutation._gp import EDIT_KINDS, GPMutator
 from elm_core.mutation._llm import SODARACE_MESSAGES, LLMMutator, MutationConfig
-from elm_core.mutation._prompts import PromptStyle
+from elm_core.mutation._prompts import SODARACE_TASK, PromptStyle, build_prompt, parse_output
 from elm_core.mutation._types import (
     AST_LOCK,
     PAPER,
@@ -40,6 +40,7 @@ __all__ = [
     "PAPER_SUCCESS_RATES",
     "PARITY_PROGRAM",
     "SODARACE_MESSAGES",
+    "SODARACE_TASK",
     "BugfixRow",
     "Child",
     "ChildRequest",
@@ -55,5 +56,7 @@ __all__ = [
     "as_request",
     "buggy_parity",
     "build_mutator",
+    "build_prompt",
+    "parse_output",
     "run_bugfix",
 ]

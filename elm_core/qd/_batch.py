@@ -19,8 +19,6 @@ from elm_core.qd._ports import Store
 from elm_core.sandbox import Outcome
 from elm_core.store import BatchRecord, EliteRecord, IndividualRecord, MetricsRecord, MutationRecord
 
-_PAGE = 5000
-
 
 def program_key(source: str) -> bytes:
     """Equal for two programs that differ only in comments, docstring-free layout and whitespace: the digest
@@ -65,10 +63,7 @@ class BatchBuilder:
         history = self.store.metrics(self.run_id)
         self._elapsed_before = history[-1].elapsed_s if history else 0.0
         self._started = time.perf_counter()
-        self._seen, read = set(), 0
-        while page := self.store.individuals(self.run_id, limit=_PAGE, offset=read):
-            self._seen.update(program_key(record.source) for record in page)
-            read += len(page)
+        self._seen = {program_key(record.source) for record in self.store.iter_individuals(self.run_id)}
 
     def source(self, individual_id: int) -> str:
         """An elite's program text."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from elm_core.evaluation import EvalResult
@@ -29,6 +29,8 @@ class Store(Protocol):
     def individuals(
         self, run_id: str, *, status: str | None = None, limit: int | None = None, offset: int = 0
     ) -> list[IndividualRecord]: ...
+
+    def iter_individuals(self, run_id: str) -> Iterator[IndividualRecord]: ...
 
     def next_individual_id(self, run_id: str) -> int: ...
 

@@ -39,7 +39,6 @@ from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, Operato
 
 REPORT_GIF_SIZE = (320, 180)
 _GIF_FRAMES = 40  # at most; a 10 s run becomes 4 frames a second, about 100-400 kB a walker
-_PAGE_ROWS = 2000  # rows read at a time when counting mutations and individuals
 _MEAN_WINDOW = 10  # batches in the running mean of the per-batch fractions
 _MAX_LINEAGE_STEPS = 60  # a longer lineage shows its seed and its last steps
 _DESCRIPTORS = ("height", "width", "mass")
@@ -91,20 +90,17 @@ def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: in
 
 def _tally(store: SQLiteStore, run_id: str, lineage_ids: set[int]) -> _Tallies:
     tallies = _Tallies(outcomes=store.mutation_outcome_counts(run_id), operators=store.operator_stats(run_id))
-    while page := store.mutations(run_id, limit=_PAGE_ROWS, offset=tallies.mutations):
-        tallies.mutations += len(page)
-        for m in page:
-            tallies.flags.update(name for name in ("applied", "ran", "inserted") if getattr(m, name))
-            if m.child_id in lineage_ids:
-                tallies.messages[m.child_id] = m.message
-    seen = 0
-    while page_of_individuals := store.individuals(run_id, limit=_PAGE_ROWS, offset=seen):
-        seen += len(page_of_individuals)
-        tallies.statuses.update(i.status for i in page_of_individuals)
-        seeds = [i.fitness for i in page_of_individuals if i.parent_id is None and i.fitness is not None]
-        tallies.best_seed = max(
-            [*seeds, *([] if tallies.best_seed is None else [tallies.best_seed])], default=None
-        )
+    for m in store.iter_mutations(run_id):
+        tallies.mutations += 1
+        tallies.flags.update(name for name in ("applied", "ran", "inserted") if getattr(m, name))
+        if m.child_id in lineage_ids:
+            tallies.messages[m.child_id] = m.message
+    seeds = []
+    for individual in store.iter_individuals(run_id):
+        tallies.statuses[individual.status] += 1
+        if individual.parent_id is None and individual.fitness is not None:
+            seeds.append(individual.fitness)
+    tallies.best_seed = max(seeds, default=None)
     return tallies
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from elm_core.store._sqlite import SQLiteStore
-
-_PAGE = 1000  # rows read per query, so a large run is never held in memory at once
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,22 +41,11 @@ def export_run(store: SQLiteStore, run_id: str, out_dir: str | os.PathLike[str])
         metrics=out / "metrics.jsonl",
     )
     _write_atomic(paths.run, [json.dumps(dataclasses.asdict(store.get_run(run_id)), indent=2)])
-    _write_jsonl(
-        paths.individuals, _paged(lambda limit, offset: store.individuals(run_id, limit=limit, offset=offset))
-    )
-    _write_jsonl(
-        paths.mutations, _paged(lambda limit, offset: store.mutations(run_id, limit=limit, offset=offset))
-    )
+    _write_jsonl(paths.individuals, store.iter_individuals(run_id))
+    _write_jsonl(paths.mutations, store.iter_mutations(run_id))
     _write_jsonl(paths.elites, store.elites(run_id))
     _write_jsonl(paths.metrics, store.metrics(run_id))
     return paths
-
-
-def _paged(fetch: Callable[[int, int], list[Any]]) -> Iterator[Any]:
-    offset = 0
-    while page := fetch(_PAGE, offset):
-        yield from page
-        offset += len(page)
 
 
 def _write_jsonl(path: Path, records: Iterable[Any]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from elm_core.errors import InvalidRequestError, NotFoundError, StateError
 from elm_core.store import _jobs
@@ -41,6 +41,8 @@ from elm_core.store._records import (
 from elm_core.store._schema import migrate
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
+PAGE_SIZE = 1000  # rows one query of iter_individuals / iter_mutations reads
+Record = TypeVar("Record")
 _MAX_LINEAGE_DEPTH = 100_000  # guards the recursive query against a parent cycle
 _RUN_COLUMNS = (
     "run_id, name, config_json, status, rng_seed, evaluations, batches, rng_state_json, created_at, "
@@ -256,6 +258,14 @@ class SQLiteStore:
         rows = self._read_run(run_id, _SELECT_MUTATIONS, (run_id, -1 if limit is None else limit, offset))
         return [_mutation(row) for row in rows]
 
+    def iter_individuals(self, run_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[IndividualRecord]:
+        """Every individual in id order, read a page at a time so that a large run is never held at once."""
+        return _paged(lambda offset: self.individuals(run_id, limit=page_size, offset=offset))
+
+    def iter_mutations(self, run_id: str, *, page_size: int = PAGE_SIZE) -> Iterator[MutationRecord]:
+        """Every mutation in commit order, read a page at a time."""
+        return _paged(lambda offset: self.mutations(run_id, limit=page_size, offset=offset))
+
     def metrics(self, run_id: str) -> list[MetricsRecord]:
         return [_metrics(row) for row in self._read_run(run_id, _SELECT_METRICS, (run_id,))]
 
@@ -465,3 +475,10 @@ def _elite(row: sqlite3.Row) -> EliteRecord:
 
 def _metrics(row: sqlite3.Row) -> MetricsRecord:
     return MetricsRecord(**dict(row))
+
+
+def _paged(read: Callable[[int], list[Record]]) -> Iterator[Record]:
+    offset = 0
+    while page := read(offset):
+        yield from page
+        offset += len(page)

@@ -27,7 +27,7 @@ from elm_core.training._dataset import (
 )
 from elm_core.training._effect import ChildEffect, EffectReport, ModelEffect, measure_finetune_effect
 from elm_core.training._elite_programs import EliteProgram, elite_programs, shared_archive_config
-from elm_core.training._examples import DEFAULT_MESSAGE, Example, completion_for
+from elm_core.training._examples import DEFAULT_MESSAGE, Example, completion_for, example_for
 from elm_core.training._export import MANIFEST_FILE, FinetuneResult
 from elm_core.training._finetune import StepReport, finetune, total_steps
 from elm_core.training._pretrain import PROGRAMS_FILE, PretrainConfig, ProgramText, pretrain, split_programs
@@ -81,6 +81,7 @@ __all__ = [
     "TrainingData",
     "build_dataset",
     "completion_for",
+    "example_for",
     "dataset_for_run",
     "elite_programs",
     "evaluate_pretrained",

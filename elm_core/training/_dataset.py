@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from elm_core.errors import ConfigError
-from elm_core.mutation._prompts import PromptStyle
+from elm_core.mutation import PromptStyle
 from elm_core.qd import CROSSOVER
 from elm_core.store import MutationRecord, SQLiteStore
 from elm_core.training._examples import Example, canonical, example_for
@@ -18,7 +17,6 @@ from elm_core.training._examples import Example, canonical, example_for
 # GP mutations have no prompt style of their own: they are laid out like the default model's prompts.
 DEFAULT_STYLE = PromptStyle.REWRITE
 TRAIN_FILE, VALIDATION_FILE, DATASET_MANIFEST_FILE = "train.jsonl", "validation.jsonl", "dataset.json"
-_PAGE = 1000  # mutations read from the store at a time
 _PROMPT_STYLES = frozenset(style.value for style in PromptStyle)
 
 
@@ -78,7 +76,7 @@ def build_dataset(
     mutations = selected = unrepresentable = 0
     examples: dict[tuple[str, str], Example] = {}
     sources = _Sources(store, run_id)
-    for mutation in _mutation_log(store, run_id):
+    for mutation in store.iter_mutations(run_id):
         mutations += 1
         if mutation.child_id is None or not (mutation.inserted or (config.include_ran and mutation.ran)):
             continue
@@ -140,13 +138,6 @@ class _Sources:
         if individual_id not in self._cache:
             self._cache[individual_id] = self._store.individual(self._run_id, individual_id).source
         return self._cache[individual_id]
-
-
-def _mutation_log(store: SQLiteStore, run_id: str) -> Iterator[MutationRecord]:
-    offset = 0
-    while page := store.mutations(run_id, limit=_PAGE, offset=offset):
-        yield from page
-        offset += len(page)
 
 
 def _own_style(mutation: MutationRecord) -> PromptStyle | None:

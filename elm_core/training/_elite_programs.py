@@ -17,9 +17,7 @@ from elm_core.qd import ArchiveConfig, make_archive
 from elm_core.sandbox import Outcome
 from elm_core.spec import run_spec
 from elm_core.store import IndividualRecord, SQLiteStore
-from elm_core.training._dataset import _mutation_log
 
-_PAGE = 1000  # individuals read from the store at a time
 StoreRun = tuple[SQLiteStore, str]  # a store and the id of a run in it
 
 
@@ -79,18 +77,11 @@ def _admitted(
 ) -> Iterator[tuple[IndividualRecord, float, int]]:
     """The run's individuals that entered its archive, with their fitness and cell, in id order (the order
     the loop inserted them in)."""
-    inserted_children = {m.child_id for m in _mutation_log(store, run_id) if m.inserted}
+    inserted_children = {m.child_id for m in store.iter_mutations(run_id) if m.inserted}
     replay = make_archive(config)
-    for record in _individuals(store, run_id):
+    for record in store.iter_individuals(run_id):
         if record.fitness is None or record.descriptors is None or record.status != Outcome.OK.value:
             continue
         insertion = replay.try_insert(record.individual_id, record.fitness, record.descriptors)
         if record.individual_id in inserted_children or (record.parent_id is None and insertion.inserted):
             yield record, record.fitness, insertion.cell
-
-
-def _individuals(store: SQLiteStore, run_id: str) -> Iterator[IndividualRecord]:
-    offset = 0
-    while page := store.individuals(run_id, limit=_PAGE, offset=offset):
-        yield from page
-        offset += len(page)

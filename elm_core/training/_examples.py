@@ -18,8 +18,7 @@ from typing import Any
 
 from elm_core.errors import InvalidRequestError
 from elm_core.models import Generation, Prompt
-from elm_core.mutation._llm import SODARACE_MESSAGES
-from elm_core.mutation._prompts import SODARACE_TASK, PromptStyle, build_prompt, parse_output
+from elm_core.mutation import SODARACE_MESSAGES, SODARACE_TASK, PromptStyle, build_prompt, parse_output
 
 # GP children were asked for nothing; their prompts carry the commit message the paper's runs used most.
 DEFAULT_MESSAGE = SODARACE_MESSAGES[0][0]

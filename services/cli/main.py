@@ -13,7 +13,7 @@ from rich.table import Table
 from elm_core.errors import ElmError
 from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
 from services.cli._common import console, fail
-from services.cli._inputs import LoadedWalker, load_walkers, seed_walkers
+from services.cli.inputs import LoadedWalker, load_walkers, seed_walkers
 from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.remote import archive_command, runs_command, submit_command, watch_command
 from services.cli.runs import report_command, run_command
