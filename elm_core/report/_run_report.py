@@ -34,7 +34,7 @@ from elm_core.report._charts import (
     small_multiples,
 )
 from elm_core.sodarace import Walker, record, render_gif
-from elm_core.spec import RunSpec
+from elm_core.spec import RunSpec, run_spec
 from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, OperatorStats, RunRecord, SQLiteStore
 
 REPORT_GIF_SIZE = (320, 180)
@@ -59,10 +59,10 @@ class _Tallies:
     operators: list[OperatorStats] = field(default_factory=list)
 
 
-def _spec(run: RunRecord) -> RunSpec:
+def _spec(store: SQLiteStore, run_id: str) -> RunSpec:
     """The run's spec; a report of a run whose stored spec no longer decodes shows the defaults."""
     try:
-        return RunSpec.from_json(run.config_json)
+        return run_spec(store, run_id)
     except ConfigError:
         return RunSpec()
 
@@ -72,7 +72,7 @@ def write_run_report(store: SQLiteStore, run_id: str, out_path: Path, *, top: in
     if top < 0:
         raise InvalidRequestError(f"top must be >= 0, got {top}")
     run = store.get_run(run_id)
-    settings = _spec(run)
+    settings = _spec(store, run_id)
     metrics = store.metrics(run_id)
     best = store.top_elites(run_id, max(top, 1))
     lineage = store.lineage(run_id, best[0].individual_id) if best else []

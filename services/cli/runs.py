@@ -29,6 +29,10 @@ MixOpt = Annotated[
     typer.Option(help="The LLM's operators: directed, crossover or paper alone, or weights such as "
                  "directed=2,crossover=1,paper=1 (default: the config's operators table)."),
 ]  # fmt: skip
+RunTerrainOpt = Annotated[
+    str | None, typer.Option("--terrain", help="flat, bumpy, left_wall, right_wall or tunnel.")
+]
+SimSecondsOpt = Annotated[float | None, typer.Option("--sim-seconds", help="Simulated seconds per walker.")]
 SeedOpt = Annotated[
     list[str] | None,
     typer.Option("--seed", help="square, radial, cppn-fixed, cppn-mutable or a program FILE; repeatable."),
@@ -41,6 +45,8 @@ def run_command(
     model: ModelOpt = None,
     style: Annotated[str | None, typer.Option(help="LLM prompt style: diff, instruct or rewrite.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto, hf or llamacpp.")] = None,
+    terrain: RunTerrainOpt = None,
+    sim_seconds: SimSecondsOpt = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
     calls: CallsOpt = None,
     mix: MixOpt = None,
@@ -65,6 +71,7 @@ def run_command(
                 set_budget(run_dir, budget)
         else:
             flags = dict(seed=seed, operator=operator, model=model, style=style, backend=backend,
+                         terrain=terrain, sim_seconds=sim_seconds,
                          budget=budget, calls=calls, minutes=minutes, mix=mix,
                          batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
             settings = run_settings(config, **flags)
@@ -105,6 +112,9 @@ def run_settings(config: Path | None, **flags: Any) -> RunSpec:
     if "rng_seed" in given:
         settings = settings.replace(rng_seed=given["rng_seed"])
     mutation = {k: given[k] for k in ("operator", "model", "style") if k in given}
+    evaluation: dict[str, Any] = {"terrain": given["terrain"]} if "terrain" in given else {}
+    if "sim_seconds" in given:
+        evaluation["sim"] = replace(settings.evaluation.sim, seconds=given["sim_seconds"])
     if "mix" in given:
         mutation["operators"] = parse_mix(given["mix"], settings.mutation.operators)
     embedded = {k: given[k] for k in ("workers", "backend") if k in given}
@@ -112,11 +122,8 @@ def run_settings(config: Path | None, **flags: Any) -> RunSpec:
     loop = {k: given[f] for k, f in loop_flags if f in given}
     if "minutes" in given:
         loop["max_seconds"] = 60 * given["minutes"]
-    return (
-        settings.replace_in("mutation", **mutation)
-        .replace_in("embedded", **embedded)
-        .replace_in("loop", **loop)
-    )
+    settings = settings.replace_in("mutation", **mutation).replace_in("evaluation", **evaluation)
+    return settings.replace_in("embedded", **embedded).replace_in("loop", **loop)
 
 
 def parse_mix(text: str, base: OperatorMix) -> OperatorMix:
@@ -161,7 +168,8 @@ def _execute(run_dir: Path) -> None:
     label = mutation.operator if mutation.operator == "gp" else llm
     budget = [f"{loop.max_evaluations} evaluations"] if loop.max_evaluations else []
     budget += [f"{loop.max_seconds / 60:g} minutes"] if loop.max_seconds else []
-    console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, "
+    world = f"{settings.evaluation.terrain} terrain, {settings.evaluation.sim.seconds:g} s"
+    console.print(f"run {run_dir}: {label}, seeds {', '.join(settings.seeds)}, {world}, "
                   f"budget {' or '.join(budget) or 'none (Ctrl-C pauses)'}")  # fmt: skip
     loops = []
     reader = SQLiteStore(run_dir / STORE_FILE)

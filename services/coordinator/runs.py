@@ -49,10 +49,7 @@ class RunView:
 
     @property
     def config(self) -> RunSpec:
-        return run_spec(self, self.record.run_id)
-
-    def get_run(self, run_id: str) -> RunRecord:
-        return self.record
+        return RunSpec.from_json(self.record.config_json)
 
 
 class WorldEvaluator(Protocol):

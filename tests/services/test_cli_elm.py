@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from elm_core.run import STORE_FILE
+from elm_core.sodarace import SimConfig, Terrain, Walker, simulate
 from elm_core.store import RunStatus, SQLiteStore
 from services.cli.main import app
 
@@ -85,6 +86,21 @@ def test_bench_bugfix_gp_rows() -> None:
     assert [(r["operator"], r["bugs"], r["trials"]) for r in rows] == [("gp", 1, 6), ("gp", 5, 6)]
     assert all(0 <= r["solved"] <= r["ran"] <= r["applied"] <= 6 for r in rows)
     assert re.search("1-5", runner.invoke(app, ["bench", "bugfix", "--bugs", "x"]).output)
+
+
+def test_a_run_on_the_tunnel_from_flags_is_simulated_there(tmp_path: Path) -> None:
+    run_dir = tmp_path / "tunnel"
+    output = invoke("run", "--operator", "gp", "--terrain", "tunnel", "--sim-seconds", "3", "--budget", "8",
+                    "--batch-size", "4", "--workers", "1", "--out", str(run_dir))  # fmt: skip
+    assert "tunnel terrain, 3 s" in output
+    assert json.loads((run_dir / "config.json").read_text())["evaluation"]["terrain"] == "tunnel"
+    with SQLiteStore(run_dir / STORE_FILE) as store:
+        (run,) = store.list_runs()
+        walked = [i for i in store.individuals(run.run_id) if i.fitness is not None]
+    assert walked
+    for individual in walked:
+        walker = Walker.from_dict(json.loads(individual.walker_json))
+        assert individual.fitness == simulate(walker, SimConfig(seconds=3.0), Terrain.named("tunnel")).fitness
 
 
 def test_the_operator_mix_and_call_budget_from_flags(tmp_path: Path) -> None:

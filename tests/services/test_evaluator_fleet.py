@@ -109,6 +109,13 @@ def test_hostile_programs_are_typed_results_in_order(evaluator) -> None:
     assert all(r.fitness is None and r.walker is None for r in results[1:])
 
 
+def test_the_fleet_screens_programs_with_the_limit_its_replicas_report(replicas) -> None:
+    with EvaluatorFleet([replicas[0].address]) as fleet:
+        (result,) = fleet.evaluate(["#" * (LIMITS.source_limit_bytes + 1)])
+        assert result.status == "SYNTAX_ERROR" and f"limit of {LIMITS.source_limit_bytes}" in result.message
+        assert fleet.programs_by_replica() == {}  # refused here, never sent
+
+
 def test_two_threads_evaluating_at_once_each_get_their_own_results(evaluator) -> None:
     batches = [[walker_program(i) for i in range(first, first + 6)] for first in (0, 10)]
     widths: list[list[float]] = [[], []]
