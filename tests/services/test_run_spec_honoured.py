@@ -11,6 +11,7 @@ import pytest
 
 from elm_core.errors import ConfigError
 from elm_core.sodarace import SimConfig, Terrain, Walker, seed_source, simulate
+from elm_core.store import SQLiteStore
 from protos.elm.v1 import coordinator_pb2 as pb
 from protos.elm.v1 import coordinator_pb2_grpc
 from services.client import CoordinatorClient
@@ -123,3 +124,35 @@ def test_an_embedded_run_refuses_fine_tuning_rounds(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[finetune\] every_batches"):
         create_run(tmp_path / "r", RunSpec(finetune=FinetuneRoundsSpec(every_batches=2)))
     assert not (tmp_path / "r").exists()
+
+
+def test_an_llm_run_s_style_and_token_limit_reach_the_model_server(
+    tmp_path: Path, model_server: RunningServer
+) -> None:
+    running = coordinator(tmp_path, model_server=model_server.address)
+    try:
+        with CoordinatorClient(running.address) as client:
+            config = {"mutation": {"style": "diff", "sampling": {"max_new_tokens": 6, "temperature": 0.0}},
+                      "loop": {"batch_size": 4, "pipeline_depth": 1, "max_evaluations": None,
+                               "max_mutations": 4}}  # fmt: skip
+            run = client.create_run([seed_source("square")], config=config)
+            list(client.watch_run(run.run_id))
+    finally:
+        running.stop(grace_s=5)
+    with SQLiteStore(tmp_path / "coordinator.sqlite") as store:
+        mutations = store.mutations(run.run_id)
+    assert len(mutations) == 4
+    assert all(m.style == "diff" and 0 < m.generated_tokens <= 6 for m in mutations)
+
+
+def test_a_run_s_archive_cells_are_its_own(tmp_path: Path) -> None:
+    running = coordinator(tmp_path)
+    try:
+        with CoordinatorClient(running.address) as client:
+            config = {"mutation": {"operator": "gp"}, "archive": {"dims": [2, 2, 2]}, "loop": LOOP}
+            run = client.create_run([seed_source("square"), seed_source("radial")], config=config)
+            list(client.watch_run(run.run_id))
+            cells = [e.cell for e in client.get_archive(run.run_id)]
+    finally:
+        running.stop(grace_s=5)
+    assert cells and all(0 <= cell < 8 for cell in cells)
