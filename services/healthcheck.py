@@ -3,7 +3,7 @@
     python -m services.healthcheck [ADDRESS] [--timeout SECONDS]
 
 Imports only grpc and its health stubs, so a probe every few seconds costs little CPU. ADDRESS defaults to
-localhost:$ELM_PORT.
+localhost:$ELM_PORT. With $ELM_TLS_DIR set (a service serving TLS), it calls over TLS as $ELM_TLS_NAME.
 """
 
 from __future__ import annotations
@@ -11,13 +11,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
+def _channel(address: str) -> grpc.Channel:
+    directory = os.environ.get("ELM_TLS_DIR")
+    if not directory:
+        return grpc.insecure_channel(address)
+    tls, name = Path(directory), os.environ.get("ELM_TLS_NAME", "")
+    credentials = grpc.ssl_channel_credentials(
+        (tls / "ca.pem").read_bytes(), (tls / f"{name}.key").read_bytes(), (tls / f"{name}.pem").read_bytes()
+    )
+    return grpc.secure_channel(address, credentials)
+
+
 def check(address: str, timeout_s: float) -> bool:
-    with grpc.insecure_channel(address) as channel:
+    with _channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout_s

@@ -17,7 +17,7 @@ from services.cli.inputs import LoadedWalker, load_walkers, seed_walkers
 from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.remote import archive_command, runs_command, submit_command, watch_command
 from services.cli.runs import report_command, run_command
-from services.cli.serve import serve_app
+from services.cli.serve import certs_command, serve_app
 from services.cli.train import finetune_effect_command, train_app
 
 app = typer.Typer(help="Evolution through Large Models on Sodarace.", no_args_is_help=True)
@@ -35,6 +35,7 @@ app.command("submit")(submit_command)
 app.command("watch")(watch_command)
 app.command("runs")(runs_command)
 app.command("archive")(archive_command)
+app.command("certs")(certs_command)
 
 SpecArg = Annotated[str, typer.Argument(help="A walker program (.py), a walker (.json), or a seed name.")]
 TerrainOpt = Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")]

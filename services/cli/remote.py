@@ -17,12 +17,18 @@ from elm_core.errors import ElmError, NotFoundError
 from elm_core.run import seed_programs
 from protos.elm.v1 import coordinator_pb2 as pb
 from services.cli._common import console, fail, operator_table
-from services.cli.runs import CallsOpt, MixOpt, run_settings
+from services.cli.runs import CallsOpt, MixOpt, RunTerrainOpt, SimSecondsOpt, run_settings
 from services.client import CoordinatorClient
+from services.common import Credentials
 
 CoordinatorOpt = Annotated[
     str, typer.Option("--coordinator", envvar="ELM_COORDINATOR", help="The coordinator's address.")
 ]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(envvar="ELM_TOKEN", help="The coordinator API's bearer token (or $ELM_TOKEN_FILE names a "
+                 "file holding it); TLS comes from $ELM_TLS_DIR and $ELM_TLS_NAME."),
+]  # fmt: skip
 DEFAULT_COORDINATOR = "localhost:50051"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -32,12 +38,15 @@ def submit_command(
         list[str], typer.Argument(help="Seed program FILEs or seed names (square, radial, ...).")
     ],
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
+    token: TokenOpt = None,
     run: Annotated[
         str | None, typer.Option(help="Run name; a seed for an existing run is added to it.")
     ] = None,
     operator: Annotated[str | None, typer.Option(help="llm or gp.")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="Evaluations in all, seeds included.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Children per batch.")] = None,
+    terrain: RunTerrainOpt = None,
+    sim_seconds: SimSecondsOpt = None,
     calls: CallsOpt = None,
     mix: MixOpt = None,
     rng_seed: Annotated[int | None, typer.Option(help="The run's RNG seed.")] = None,
@@ -47,7 +56,7 @@ def submit_command(
     """Create a run on a coordinator from seed programs (or add the seeds to the run named by --run)."""
     try:
         programs = seed_programs(tuple(seeds))
-        with CoordinatorClient(coordinator) as client:
+        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
             existing = _existing(client, run)
             if existing is not None:
                 for program in programs:
@@ -55,7 +64,8 @@ def submit_command(
                 console.print(f"added {len(programs)} seed(s) to run {reply.run_id} ({reply.status})")
             else:
                 settings = run_settings(config, operator=operator, budget=budget, batch_size=batch_size,
-                                        rng_seed=rng_seed, calls=calls, mix=mix)  # fmt: skip
+                                        rng_seed=rng_seed, calls=calls, mix=mix, terrain=terrain,
+                                        sim_seconds=sim_seconds)  # fmt: skip
                 values = json.loads(settings.to_json())
                 values.pop("seeds")  # the programs themselves travel with the request
                 reply = client.create_run(programs, name=run or "", config=values)
@@ -70,10 +80,11 @@ def submit_command(
 def watch_command(
     run: Annotated[str, typer.Argument(help="The run id.")],
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
+    token: TokenOpt = None,
 ) -> None:
     """Follow a run's progress live until it ends (Ctrl-C leaves; the run goes on)."""
     try:
-        with CoordinatorClient(coordinator) as client:
+        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
             status = _watch(client, run)
     except ElmError as e:
         raise fail(str(e)) from e
@@ -83,10 +94,12 @@ def watch_command(
         raise typer.Exit(1)
 
 
-def runs_command(coordinator: CoordinatorOpt = DEFAULT_COORDINATOR, as_json: JsonOpt = False) -> None:
+def runs_command(
+    coordinator: CoordinatorOpt = DEFAULT_COORDINATOR, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
     """List the coordinator's runs."""
     try:
-        with CoordinatorClient(coordinator) as client:
+        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
             runs = client.list_runs()
     except ElmError as e:
         raise fail(str(e)) from e
@@ -106,13 +119,14 @@ def runs_command(coordinator: CoordinatorOpt = DEFAULT_COORDINATOR, as_json: Jso
 def archive_command(
     run: Annotated[str, typer.Argument(help="The run id.")],
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
+    token: TokenOpt = None,
     top: Annotated[int | None, typer.Option(min=1, help="Only the K fittest elites.")] = None,
     show: Annotated[int | None, typer.Option(help="Print this individual's program instead.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The run's archive, fittest first (or one individual's program with --show ID)."""
     try:
-        with CoordinatorClient(coordinator) as client:
+        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
             if show is not None:
                 individual = client.get_individual(run, show)
                 if as_json:
@@ -179,3 +193,9 @@ def _summary(run: pb.Run) -> dict[str, object]:
 
 def _time(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
+def _credentials(token: str | None) -> Credentials:
+    """TLS from the environment; the token from --token, else from the environment."""
+    from_env = Credentials.from_env()
+    return Credentials(from_env.tls, token or from_env.token)

@@ -8,14 +8,16 @@ from typing import Any
 
 from protos.elm.v1 import coordinator_pb2 as pb
 from protos.elm.v1 import coordinator_pb2_grpc
-from services.common import Caller
+from services.common import Caller, Credentials
 
 
 class CoordinatorClient:
     """Every call has a deadline; reads and idempotent commands retry on UNAVAILABLE, creating does not."""
 
-    def __init__(self, target: str, *, deadline_s: float = 30.0) -> None:
-        self.caller = Caller(target, deadline_s=deadline_s)
+    def __init__(
+        self, target: str, *, deadline_s: float = 30.0, credentials: Credentials | None = None
+    ) -> None:
+        self.caller = Caller(target, deadline_s=deadline_s, credentials=credentials)
         self.stub = coordinator_pb2_grpc.CoordinatorServiceStub(self.caller.channel)
 
     def create_run(

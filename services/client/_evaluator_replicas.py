@@ -7,6 +7,7 @@ with the same replica name (127.0.0.1 and ::1 of one server) count once.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import TypeVar
 
 from elm_core.errors import BackendUnavailableError, ElmError
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
-from services.common import Caller
+from services.common import Caller, Credentials
 
 Found = TypeVar("Found")
 
@@ -76,9 +77,15 @@ class Replicas:
     """Thread-safe pool of the usable replicas; `acquire` hands out the least busy one within the limits."""
 
     def __init__(
-        self, targets: Sequence[str], *, per_replica_in_flight: int, cool_off_s: float, resolve_every_s: float
+        self,
+        targets: Sequence[str],
+        *,
+        per_replica_in_flight: int,
+        cool_off_s: float,
+        resolve_every_s: float,
+        credentials: Credentials,
     ) -> None:
-        self.targets = list(targets)
+        self.targets, self.credentials = list(targets), credentials
         self.per_replica_in_flight, self.cool_off_s = per_replica_in_flight, cool_off_s
         self.resolve_every_s = resolve_every_s
         self._replicas: list[Replica] = []
@@ -176,15 +183,21 @@ class Replicas:
         if not self._resolving.acquire(blocking=False):
             return False
         try:
-            addresses = list(dict.fromkeys(a for target in self.targets for a in resolve(target)))
+            # every address, with the host name its certificate is checked against
+            hosts = {a: _host(t) for t in self.targets for a in resolve(t)}
+            addresses = list(hosts)
             with self._changed:
                 known = {r.address for r in self._replicas} | self._aliases
-            probed = [p for p in (_probe(a) for a in addresses if a not in known) if p is not None]
+            fresh = [a for a in addresses if a not in known]
+            probed = [p for p in (_probe(a, self._credentials(hosts[a])) for a in fresh) if p is not None]
             with self._changed:
                 self._update(addresses, probed)
             return True
         finally:
             self._resolving.release()
+
+    def _credentials(self, host: str | None) -> Credentials:
+        return self.credentials if host is None else self.credentials.for_server(host)
 
     def _update(self, addresses: list[str], probed: list[Replica]) -> None:
         """Keeps the replicas still resolved, adds the new ones, closes the gone ones once idle."""
@@ -205,9 +218,19 @@ class Replicas:
         self._changed.notify_all()
 
 
-def _probe(address: str) -> Replica | None:
+def _host(target: str) -> str | None:
+    """The target's host name, which replicas found behind it are verified against; None for an IP."""
+    host = target.rpartition(":")[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
+
+
+def _probe(address: str, credentials: Credentials) -> Replica | None:
     """The replica at `address` with its capabilities, or None when it does not answer (yet)."""
-    caller = Caller(address, deadline_s=_PROBE_DEADLINE_S)
+    caller = Caller(address, deadline_s=_PROBE_DEADLINE_S, credentials=credentials)
     stub = evaluator_pb2_grpc.EvaluatorServiceStub(caller.channel)
     try:
         capabilities = caller.call(stub.GetCapabilities, evaluator_pb2.GetCapabilitiesRequest(), retry=False)

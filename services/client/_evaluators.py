@@ -29,7 +29,7 @@ from elm_core.sandbox import Outcome, SandboxConfig, check_source
 from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2
 from services.client._evaluator_replicas import Patience, Replica, Replicas
-from services.common import RemoteError
+from services.common import Credentials, RemoteError
 from services.evaluator.convert import result_from_proto, world_to_proto
 
 # Codes after which the chunk may have been lost with the replica: evaluate it again elsewhere.
@@ -65,6 +65,7 @@ class EvaluatorFleet:
         give_up_s: float = 300.0,
         cool_off_s: float = 5.0,
         resolve_every_s: float = 30.0,
+        credentials: Credentials | None = None,
     ) -> None:
         _check_arguments(targets, per_replica_in_flight, chunk_size, deadline_s, give_up_s)
         self.chunk_size, self.deadline_s, self.give_up_s = chunk_size, deadline_s, give_up_s
@@ -73,6 +74,7 @@ class EvaluatorFleet:
             per_replica_in_flight=per_replica_in_flight,
             cool_off_s=cool_off_s,
             resolve_every_s=resolve_every_s,
+            credentials=credentials or Credentials.from_env(),
         )
         self._executor = ThreadPoolExecutor(32, thread_name_prefix="evaluator-fleet")
         self._served: Counter[str] = Counter()

@@ -11,7 +11,7 @@ from elm_core.errors import StateError
 from elm_core.models import SamplingConfig
 from elm_core.mutation import Child, ChildRequest, Request, as_request
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
-from services.common import Caller
+from services.common import Caller, Credentials
 from services.model_server.config import MAX_PARENTS
 from services.model_server.convert import child_from_proto
 
@@ -33,9 +33,10 @@ class RemoteMutator:
         style: str | None = None,
         sampling: SamplingConfig | None = None,
         deadline_s: float = 600.0,
+        credentials: Credentials | None = None,
     ) -> None:
         self.style, self.sampling = style or "", sampling or SamplingConfig()
-        self._caller = Caller(target, deadline_s=deadline_s)
+        self._caller = Caller(target, deadline_s=deadline_s, credentials=credentials)
         self._stub = mutation_pb2_grpc.MutationServiceStub(self._caller.channel)
 
     def mutate(self, requests: Sequence[Request], rng: np.random.Generator) -> list[Child]:

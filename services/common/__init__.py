@@ -1,6 +1,7 @@
 """What every service shares: server bootstrap (health, reflection, logs, metrics, SIGTERM drain), errors
 across the wire, and client-side call policy (deadlines, retries of retryable codes only)."""
 
+from services.common._certs import PARTIES, write_certificates
 from services.common._client import Caller, channel
 from services.common._errors import (
     DOMAIN,
@@ -13,10 +14,30 @@ from services.common._errors import (
     status_for,
 )
 from services.common._logging import configure_logging
+from services.common._security import (
+    ADMIN,
+    READ,
+    AuthorizingInterceptor,
+    Credentials,
+    TLSIdentity,
+    TokenAuthority,
+    is_loopback,
+    token_digest,
+)
 from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID, RunningServer, Service, start_server
 from services.common.metrics import serve_metrics
 
 __all__ = [
+    "PARTIES",
+    "write_certificates",
+    "ADMIN",
+    "READ",
+    "AuthorizingInterceptor",
+    "Credentials",
+    "TLSIdentity",
+    "TokenAuthority",
+    "is_loopback",
+    "token_digest",
     "DOMAIN",
     "MAX_MESSAGE_BYTES",
     "REQUEST_ID",

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +17,9 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from elm_core.errors import ConfigError
 from services.common._errors import abort_for, status_for
+from services.common._security import TLS_DIR_ENV, TLSIdentity, is_loopback
 from services.common.metrics import IN_FLIGHT, LATENCY, REQUESTS, serve_metrics
 
 log = structlog.get_logger()
@@ -83,15 +85,24 @@ def start_server(
     services: list[Service],
     *,
     port: int = 0,
-    host: str = "[::]",
+    host: str = "127.0.0.1",
     metrics_port: int | None = None,
     max_workers: int = 32,
     grace_s: float = 30.0,
+    tls: TLSIdentity | None = None,
+    require_client_cert: bool = True,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> RunningServer:
-    """Starts a gRPC server hosting `services` plus health and reflection; port 0 picks a free port."""
+    """Starts a gRPC server hosting `services` plus health and reflection; port 0 picks a free port.
+
+    With `tls`, callers must present a certificate signed by its authority (unless `require_client_cert` is
+    False); without, the server listens in plaintext, which only a loopback `host` may."""
+    if tls is None and not is_loopback(host):
+        raise ConfigError(f"plaintext is for loopback only, not {host}: give the service a TLS identity "
+                          f"(--tls-dir or ${TLS_DIR_ENV}; `elm certs` writes one)")  # fmt: skip
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[_ObservingInterceptor()],
+        interceptors=[_ObservingInterceptor(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -103,14 +114,21 @@ def start_server(
         service.register(service.servicer, server)
     names = [s.name for s in services]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(
+            address, tls.server_credentials(require_client_cert=require_client_cert)
+        )
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics = serve_metrics(metrics_port) if metrics_port is not None else None
-    log.info("serving", port=bound, services=names, metrics_port=metrics)
+    transport = "plaintext, loopback only" if tls is None else "mutual TLS" if require_client_cert else "TLS"
+    log.info("serving", host=host, port=bound, services=names, metrics_port=metrics, transport=transport)
     return RunningServer(server, bound, services, health_servicer, metrics, grace_s)
 
 

@@ -11,6 +11,7 @@ from elm_core.errors import ElmError
 from elm_core.spec import RunSpec
 from elm_core.store import MetricsRecord
 from services.client import RemoteMutator, TrainerClient
+from services.common import Credentials
 
 log = structlog.get_logger()
 
@@ -18,9 +19,9 @@ log = structlog.get_logger()
 class FinetuneRounds:
     """Starts at most one round per run at a time, in a background thread, so the run never waits for it."""
 
-    def __init__(self, trainer: str, model_server: str) -> None:
-        self.trainer = TrainerClient(trainer)
-        self.model_server = RemoteMutator(model_server)
+    def __init__(self, trainer: str, model_server: str, *, credentials: Credentials | None = None) -> None:
+        self.trainer = TrainerClient(trainer, credentials=credentials)
+        self.model_server = RemoteMutator(model_server, credentials=credentials)
         self._lock = threading.Lock()
         self._running: dict[str, threading.Thread] = {}
 

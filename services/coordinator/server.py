@@ -15,7 +15,18 @@ from elm_core.spec import RunSpec
 from elm_core.store import SQLiteStore
 from protos.elm.v1 import coordinator_pb2_grpc
 from services.client import EvaluatorFleet, RemoteMutator
-from services.common import RunningServer, Service, start_server
+from services.common import (
+    ADMIN,
+    READ,
+    AuthorizingInterceptor,
+    Credentials,
+    RunningServer,
+    Service,
+    TLSIdentity,
+    TokenAuthority,
+    is_loopback,
+    start_server,
+)
 from services.coordinator.rounds import FinetuneRounds
 from services.coordinator.runs import RunManager, WorldEvaluator
 from services.coordinator.servicer import CoordinatorServicer
@@ -34,6 +45,14 @@ class CoordinatorServerConfig:
     trainer: str | None = None  # the trainer's address, for runs with fine-tuning rounds
     local_workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # the local pool's size
     per_replica_in_flight: int = 2  # Evaluate calls one evaluator replica gets at once
+    # Its TLS identity: its API is served over TLS with it, and it presents it to the evaluators, the model
+    # server and the trainer. None: plaintext, on loopback only.
+    tls: TLSIdentity | None = None
+    tokens: TokenAuthority | None = None  # the API's bearer tokens; None: open, on loopback only
+
+
+# What each API method needs: reading and watching runs takes a read token, the rest an admin token.
+READ_METHODS = frozenset({"GetRun", "ListRuns", "WatchRun", "GetArchive", "GetIndividual"})
 
 
 def build_service(config: CoordinatorServerConfig) -> Service:
@@ -63,14 +82,28 @@ def build_service(config: CoordinatorServerConfig) -> Service:
 
 
 def serve(
-    config: CoordinatorServerConfig, *, port: int, metrics_port: int | None = None, host: str = "[::]"
+    config: CoordinatorServerConfig, *, port: int, metrics_port: int | None = None, host: str = "127.0.0.1"
 ) -> RunningServer:
-    return start_server([build_service(config)], port=port, host=host, metrics_port=metrics_port)
+    """Starts the coordinator; off loopback it needs a TLS identity and API tokens."""
+    if config.tokens is None and not is_loopback(host):
+        raise ConfigError(f"a coordinator listening on {host} needs API tokens: --tokens FILE or "
+                          "$ELM_TOKENS_FILE (`elm certs` writes one)")  # fmt: skip
+    interceptors = [AuthorizingInterceptor(config.tokens, required_role)] if config.tokens else []
+    return start_server([build_service(config)], port=port, host=host, metrics_port=metrics_port,
+                        tls=config.tls, require_client_cert=False, interceptors=interceptors)  # fmt: skip
+
+
+def required_role(service: str, method: str) -> str | None:
+    """The token role a coordinator method needs; None for the health and reflection services."""
+    if service != SERVICE_NAME:
+        return None
+    return READ if method in READ_METHODS else ADMIN
 
 
 def _evaluator(config: CoordinatorServerConfig) -> WorldEvaluator:
     if config.evaluators:
-        return EvaluatorFleet(list(config.evaluators), per_replica_in_flight=config.per_replica_in_flight)
+        return EvaluatorFleet(list(config.evaluators), per_replica_in_flight=config.per_replica_in_flight,
+                              credentials=_credentials(config))  # fmt: skip
     log.info("no evaluators given: evaluating in a local sandbox pool", workers=config.local_workers)
     return EvaluatorPool(workers=config.local_workers)
 
@@ -78,7 +111,7 @@ def _evaluator(config: CoordinatorServerConfig) -> WorldEvaluator:
 def _rounds(config: CoordinatorServerConfig) -> FinetuneRounds | None:
     if config.trainer is None or config.model_server is None:
         return None
-    return FinetuneRounds(config.trainer, config.model_server)
+    return FinetuneRounds(config.trainer, config.model_server, credentials=_credentials(config))
 
 
 def _mutator(config: CoordinatorServerConfig, run: RunSpec) -> Mutator:
@@ -89,7 +122,13 @@ def _mutator(config: CoordinatorServerConfig, run: RunSpec) -> Mutator:
         return build_mutator(run.mutation.operator)
     if config.model_server is None:
         raise ConfigError("llm runs need a model server: start the coordinator with --model-server ADDRESS")
-    return RemoteMutator(config.model_server, style=run.mutation.style, sampling=run.mutation.sampling)
+    return RemoteMutator(config.model_server, style=run.mutation.style, sampling=run.mutation.sampling,
+                         credentials=_credentials(config))  # fmt: skip
+
+
+def _credentials(config: CoordinatorServerConfig) -> Credentials | None:
+    """What the coordinator presents to the other services: its own identity (None: from the environment)."""
+    return Credentials(tls=config.tls) if config.tls is not None else None
 
 
 def _admit(config: CoordinatorServerConfig, run: RunSpec) -> None:

@@ -11,7 +11,7 @@ from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import Layer, Sandbox, SandboxConfig
 from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
-from services.common import RunningServer, Service, start_server
+from services.common import RunningServer, Service, TLSIdentity, start_server
 from services.evaluator.convert import capabilities_to_proto
 from services.evaluator.servicer import EvaluatorServicer
 
@@ -79,12 +79,18 @@ def build_service(config: EvaluatorServerConfig) -> Service:
 
 
 def serve(
-    config: EvaluatorServerConfig, *, port: int, metrics_port: int | None = None, host: str = "[::]"
+    config: EvaluatorServerConfig,
+    *,
+    port: int,
+    metrics_port: int | None = None,
+    host: str = "127.0.0.1",
+    tls: TLSIdentity | None = None,
 ) -> RunningServer:
-    """Starts a replica (port 0 picks a free port) with health, reflection and metrics."""
+    """Starts a replica (port 0 picks a free port) with health, reflection and metrics; with `tls`, only
+    callers with a certificate of its authority get in."""
     service = build_service(config)
     try:
-        running = start_server([service], port=port, host=host, metrics_port=metrics_port)
+        running = start_server([service], port=port, host=host, metrics_port=metrics_port, tls=tls)
     except BaseException:
         service.close()
         raise

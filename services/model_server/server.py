@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from elm_core.models import HFConfig, load_generator, model_name
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
-from services.common import RunningServer, Service, start_server
+from services.common import RunningServer, Service, TLSIdentity, start_server
 from services.model_server.batcher import Batcher
 from services.model_server.config import ModelServerConfig
 from services.model_server.model import Loader, ModelSlot
@@ -51,10 +51,11 @@ def serve(
     *,
     port: int = 0,
     metrics_port: int | None = None,
-    host: str = "[::]",
+    host: str = "127.0.0.1",
     loader: Loader | None = None,
+    tls: TLSIdentity | None = None,
 ) -> RunningServer:
-    """Starts a model server; port 0 picks a free port (`RunningServer.port`)."""
-    return start_server(
-        [build_service(config, loader=loader)], port=port, host=host, metrics_port=metrics_port
-    )
+    """Starts a model server; port 0 picks a free port (`RunningServer.port`). With `tls`, only callers with
+    a certificate of its authority get in."""
+    service = build_service(config, loader=loader)
+    return start_server([service], port=port, host=host, metrics_port=metrics_port, tls=tls)

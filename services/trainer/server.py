@@ -9,7 +9,7 @@ from elm_core.errors import ConfigError
 from elm_core.models import DEFAULT_MODEL
 from elm_core.store import SQLiteStore
 from protos.elm.v1 import trainer_pb2, trainer_pb2_grpc
-from services.common import RunningServer, Service, start_server
+from services.common import RunningServer, Service, TLSIdentity, start_server
 from services.trainer.jobs import JobRunner
 from services.trainer.servicer import TrainerServicer
 
@@ -62,12 +62,18 @@ def build_service(config: TrainerServerConfig) -> Service:
 
 
 def serve(
-    config: TrainerServerConfig, *, port: int, metrics_port: int | None = None, host: str = "[::]"
+    config: TrainerServerConfig,
+    *,
+    port: int,
+    metrics_port: int | None = None,
+    host: str = "127.0.0.1",
+    tls: TLSIdentity | None = None,
 ) -> RunningServer:
-    """Starts the trainer (port 0 picks a free port) with health, reflection and metrics."""
+    """Starts the trainer (port 0 picks a free port) with health, reflection and metrics; with `tls`, only
+    callers with a certificate of its authority get in."""
     service = build_service(config)
     try:
-        return start_server([service], port=port, host=host, metrics_port=metrics_port)
+        return start_server([service], port=port, host=host, metrics_port=metrics_port, tls=tls)
     except BaseException:
         service.close()
         raise
