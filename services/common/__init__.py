@@ -22,6 +22,7 @@ from services.common._security import (
     TLSIdentity,
     TokenAuthority,
     is_loopback,
+    peer_guard,
     token_digest,
 )
 from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID, RunningServer, Service, start_server
@@ -37,6 +38,7 @@ __all__ = [
     "TLSIdentity",
     "TokenAuthority",
     "is_loopback",
+    "peer_guard",
     "token_digest",
     "DOMAIN",
     "MAX_MESSAGE_BYTES",

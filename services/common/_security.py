@@ -177,3 +177,55 @@ def _refusal(handler: Any, code: grpc.StatusCode, message: str, reason: str) -> 
         request_deserializer=getattr(handler, "request_deserializer", None),
         response_serializer=getattr(handler, "response_serializer", None),
     )
+
+
+# Who may call the evaluators, the model server and the trainer (besides the service itself, e.g. its own
+# health probe): the coordinator and users' clients. Never an evaluator: the programs it runs share its uid,
+# so its key must not open any other service.
+TRUSTED_CALLERS = frozenset({"coordinator", "client"})
+
+
+class PeerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """With mutual TLS: a caller reaches `service`'s methods only if its certificate's common name is one of
+    `allowed` (PERMISSION_DENIED otherwise). Health checks and reflection take any certificate of the
+    authority."""
+
+    def __init__(self, service: str, allowed: frozenset[str]) -> None:
+        self.service, self.allowed = service, allowed
+
+    def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
+        handler = continuation(details)
+        service = details.method.lstrip("/").partition("/")[0]
+        if handler is None or service != self.service:
+            return handler
+        serializers = {"request_deserializer": handler.request_deserializer,
+                       "response_serializer": handler.response_serializer}  # fmt: skip
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            def checked(request: Any, context: grpc.ServicerContext) -> Any:
+                self._check(context)
+                return unary(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(checked, **serializers)
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            def checked_stream(request: Any, context: grpc.ServicerContext) -> Any:
+                self._check(context)
+                yield from stream(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(checked_stream, **serializers)
+        return handler
+
+    def _check(self, context: grpc.ServicerContext) -> None:
+        names = [n.decode() for n in context.auth_context().get("x509_common_name", [])]
+        if not self.allowed.intersection(names):
+            abort(context, grpc.StatusCode.PERMISSION_DENIED,
+                  f"a certificate of {', '.join(names) or 'nobody'} may not call {self.service}",
+                  "PERMISSION_DENIED")  # fmt: skip
+
+
+def peer_guard(service: str, own_name: str, tls: TLSIdentity | None) -> list[grpc.ServerInterceptor]:
+    """The interceptors a mutual-TLS backend service runs with: its callers' identities checked."""
+    return [] if tls is None else [PeerInterceptor(service, TRUSTED_CALLERS | {own_name})]

@@ -11,7 +11,7 @@ from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import Layer, Sandbox, SandboxConfig
 from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
-from services.common import RunningServer, Service, TLSIdentity, start_server
+from services.common import RunningServer, Service, TLSIdentity, peer_guard, start_server
 from services.evaluator.convert import capabilities_to_proto
 from services.evaluator.servicer import EvaluatorServicer
 
@@ -90,7 +90,14 @@ def serve(
     callers with a certificate of its authority get in."""
     service = build_service(config)
     try:
-        running = start_server([service], port=port, host=host, metrics_port=metrics_port, tls=tls)
+        running = start_server(
+            [service],
+            port=port,
+            host=host,
+            metrics_port=metrics_port,
+            tls=tls,
+            interceptors=peer_guard(SERVICE_NAME, "evaluator", tls),
+        )
     except BaseException:
         service.close()
         raise

@@ -9,7 +9,7 @@ from elm_core.errors import ConfigError
 from elm_core.models import DEFAULT_MODEL
 from elm_core.store import SQLiteStore
 from protos.elm.v1 import trainer_pb2, trainer_pb2_grpc
-from services.common import RunningServer, Service, TLSIdentity, start_server
+from services.common import RunningServer, Service, TLSIdentity, peer_guard, start_server
 from services.trainer.jobs import JobRunner
 from services.trainer.servicer import TrainerServicer
 
@@ -73,7 +73,14 @@ def serve(
     callers with a certificate of its authority get in."""
     service = build_service(config)
     try:
-        return start_server([service], port=port, host=host, metrics_port=metrics_port, tls=tls)
+        return start_server(
+            [service],
+            port=port,
+            host=host,
+            metrics_port=metrics_port,
+            tls=tls,
+            interceptors=peer_guard(SERVICE_NAME, "trainer", tls),
+        )
     except BaseException:
         service.close()
         raise

@@ -18,9 +18,10 @@ from protos.elm.v1 import coordinator_pb2 as pb
 from protos.elm.v1 import coordinator_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 from services import healthcheck
 from services.cli.main import app
-from services.client import CoordinatorClient, EvaluatorFleet
+from services.client import CoordinatorClient, EvaluatorFleet, TrainerClient
 from services.common import (
     Credentials,
+    RemoteError,
     RunningServer,
     TLSIdentity,
     TokenAuthority,
@@ -31,6 +32,8 @@ from services.coordinator import CoordinatorServerConfig
 from services.coordinator import serve as serve_coordinator
 from services.evaluator import EvaluatorServerConfig
 from services.evaluator import serve as serve_evaluator
+from services.trainer import TrainerServerConfig
+from services.trainer import serve as serve_trainer
 
 GP = {"mutation": {"operator": "gp"}, "loop": {"batch_size": 4, "pipeline_depth": 1, "max_evaluations": 8}}
 
@@ -191,3 +194,22 @@ def test_the_container_health_probe_speaks_tls(
     monkeypatch.setenv("ELM_TLS_DIR", str(certs / "evaluator"))
     monkeypatch.setenv("ELM_TLS_NAME", "evaluator")
     assert healthcheck.check(f"localhost:{evaluator.port}", 3.0)
+
+
+def test_no_service_but_the_evaluators_takes_an_evaluator_s_certificate(certs: Path, tmp_path: Path) -> None:
+    """The programs an evaluator runs share its uid, so they could read its key: it opens nothing else."""
+    config = TrainerServerConfig(
+        store_path=tmp_path / "store.sqlite", checkpoints_dir=tmp_path / "checkpoints"
+    )
+    running = serve_trainer(config, port=0, tls=identity(certs, "trainer"))
+    try:
+        address = f"localhost:{running.port}"
+        with TrainerClient(address, credentials=Credentials(identity(certs, "evaluator"))) as trainer:
+            with pytest.raises(RemoteError) as caught:
+                trainer.list_jobs()
+            assert caught.value.code is grpc.StatusCode.PERMISSION_DENIED and "evaluator" in str(caught.value)
+        for party in ("coordinator", "client"):
+            with TrainerClient(address, credentials=Credentials(identity(certs, party))) as trainer:
+                assert trainer.list_jobs() == []
+    finally:
+        running.stop(grace_s=5)
