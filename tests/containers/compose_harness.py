@@ -7,12 +7,15 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from services.client import CoordinatorClient
+from services.common import Credentials, TLSIdentity
 from tests.e2e.services_harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +45,7 @@ def require_docker() -> None:
 class ComposeStack:
     project: str
     port: int = field(default_factory=free_port)
+    client_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="elm-client-")))
 
     @property
     def coordinator(self) -> str:
@@ -58,6 +62,17 @@ class ComposeStack:
 
     def up(self) -> None:
         self.compose("up", "--detach", "--wait", "--wait-timeout", "300")
+
+    def credentials(self, role: str | None = "admin") -> Credentials:
+        """The client's certificate and a token (none for None), copied out of the certs volume."""
+        if not (self.client_dir / "client").is_dir():
+            self.compose("cp", "certs:/certs/client", str(self.client_dir))
+        token = (self.client_dir / "client" / f"{role}.token").read_text().strip() if role else None
+        return Credentials(TLSIdentity.load(self.client_dir / "client", "client"), token)
+
+    def client(self, role: str | None = "admin") -> CoordinatorClient:
+        """A client of the published coordinator, over TLS with the stack's client certificate."""
+        return CoordinatorClient(self.coordinator, credentials=self.credentials(role))
 
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")

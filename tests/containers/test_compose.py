@@ -15,10 +15,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+import grpc
 import pytest
 
+from elm_core.errors import BackendUnavailableError
 from elm_core.sodarace import seed_source
 from services.client import CoordinatorClient
+from services.common import Credentials, RemoteError
 from tests.core.sandbox.test_hostile import HOSTILE
 
 from .compose_harness import ComposeStack, require_docker
@@ -41,7 +44,7 @@ def stack() -> Iterator[ComposeStack]:
 
 
 def gp_config(budget: int) -> dict:
-    return {"operator": "gp", "loop": {"batch_size": 8, "max_evaluations": budget}}
+    return {"mutation": {"operator": "gp"}, "loop": {"batch_size": 8, "max_evaluations": budget}}
 
 
 def finish(client: CoordinatorClient, run_id: str) -> None:
@@ -85,12 +88,29 @@ def assert_nothing_lost(stack: ComposeStack, run_id: str, budget: int) -> None:
     assert "SANDBOX_ERROR" not in run["statuses"], run["statuses"]
 
 
+def test_the_published_api_takes_tls_and_a_token_with_the_right_role(stack: ComposeStack) -> None:
+    with stack.client(role=None) as anonymous, pytest.raises(RemoteError) as caught:
+        anonymous.list_runs()
+    assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+    with stack.client("read") as reader:
+        assert reader.list_runs() is not None
+        with pytest.raises(RemoteError) as caught:
+            reader.create_run([seed_source("square")], config=gp_config(8))
+        assert caught.value.code is grpc.StatusCode.PERMISSION_DENIED
+    plaintext = Credentials(None, stack.credentials().token)
+    with (
+        CoordinatorClient(stack.coordinator, credentials=plaintext) as plain,
+        pytest.raises(BackendUnavailableError),
+    ):
+        plain.list_runs()
+
+
 def test_a_short_evolution_through_the_published_port(stack: ComposeStack) -> None:
-    with CoordinatorClient(stack.coordinator) as client:
+    with stack.client() as client:
         gp = client.create_run([seed_source("square")], name="gp", config=gp_config(96))
         # the tiny model writes noise; this run shows the model server's container in the loop
         loop = {"batch_size": 4, "max_evaluations": None, "max_seconds": 8, "max_barren_batches": 1000}
-        config = {"operator": "llm", "loop": loop, "sampling": {"max_new_tokens": 24}}
+        config = {"mutation": {"operator": "llm", "sampling": {"max_new_tokens": 24}}, "loop": loop}
         llm = client.create_run([seed_source("radial")], name="llm", config=config)
         finish(client, gp.run_id)
         finish(client, llm.run_id)
@@ -249,7 +269,7 @@ def test_an_evaluator_container_is_locked_down(stack: ComposeStack, host_listene
 def test_a_killed_evaluator_is_restarted_and_the_run_loses_nothing(stack: ComposeStack) -> None:
     budget = 320
     killed, crashed = stack.containers("evaluator")[:2]
-    with CoordinatorClient(stack.coordinator) as client:
+    with stack.client() as client:
         # `docker kill` mid-run: the run goes on with the other replica; compose brings the killed one back
         run = client.create_run([seed_source("square")], name="kill-evaluator", config=gp_config(budget))
         wait_for(client, run.run_id, 64)
@@ -274,12 +294,12 @@ def test_a_killed_evaluator_is_restarted_and_the_run_loses_nothing(stack: Compos
 
 def test_a_restarted_coordinator_resumes_the_run_from_its_volume(stack: ComposeStack) -> None:
     budget = 320
-    with CoordinatorClient(stack.coordinator) as client:
+    with stack.client() as client:
         run = client.create_run([seed_source("square")], name="restart-coordinator", config=gp_config(budget))
         wait_for(client, run.run_id, 64)
     stack.compose("restart", "coordinator")
     stack.wait_running(stack.containers("coordinator")[0])
-    with CoordinatorClient(stack.coordinator) as client:
+    with stack.client() as client:
         finish(client, run.run_id)
         assert client.get_run(run.run_id).evaluations == budget
     assert_nothing_lost(stack, run.run_id, budget)
