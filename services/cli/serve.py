@@ -27,6 +27,11 @@ TLSDirOpt = Annotated[
     typer.Option(envvar="ELM_TLS_DIR", help="Directory of ca.pem, NAME.pem and NAME.key (`elm certs`): "
                  "serve with TLS, and only to callers holding a certificate of that authority."),
 ]  # fmt: skip
+HealthPortOpt = Annotated[
+    int | None,
+    typer.Option(envvar="ELM_HEALTH_PORT", help="Also serve the health protocol alone, in plaintext, on this "
+                 "port: for probes that cannot speak TLS (Kubernetes')."),
+]  # fmt: skip
 TLSNameOpt = Annotated[
     str | None, typer.Option(envvar="ELM_TLS_NAME", help="NAME in --tls-dir; default the service's name.")
 ]
@@ -64,6 +69,7 @@ def coordinator(
     host: HostOpt = None,
     tls_dir: TLSDirOpt = None,
     tls_name: TLSNameOpt = None,
+    health_port: HealthPortOpt = None,
     data: Annotated[Path, typer.Option(envvar="ELM_DATA", help="Store and seeds directory.")] = Path(
         "elm-data"
     ),
@@ -101,7 +107,7 @@ def coordinator(
         authority = TokenAuthority.load(tokens) if tokens is not None else None
         config = CoordinatorServerConfig(data_dir=data, evaluators=targets, model_server=model_server,
                                          trainer=trainer, tls=tls, tokens=authority)  # fmt: skip
-        return serve(config, port=port, host=interface, metrics_port=metrics)
+        return serve(config, port=port, host=interface, metrics_port=metrics, health_port=health_port)
 
     _run("coordinator", start, port, metrics_port, log_level)
 
@@ -112,6 +118,7 @@ def evaluator(
     host: HostOpt = None,
     tls_dir: TLSDirOpt = None,
     tls_name: TLSNameOpt = None,
+    health_port: HealthPortOpt = None,
     workers: Annotated[
         int | None,
         typer.Option(min=1, envvar="ELM_WORKERS", help="Programs evaluated at once; default: cores."),
@@ -136,7 +143,9 @@ def evaluator(
             settings["sim"] = SimConfig(seconds=sim_seconds)
         config = EvaluatorServerConfig(**settings)  # type: ignore[arg-type]
         interface, tls = _transport(host, tls_dir, tls_name, "evaluator")
-        return serve(config, port=port, host=interface, metrics_port=metrics, tls=tls)
+        return serve(
+            config, port=port, host=interface, metrics_port=metrics, tls=tls, health_port=health_port
+        )
 
     _run("evaluator", start, port, metrics_port, log_level)
 
@@ -147,6 +156,7 @@ def model(
     host: HostOpt = None,
     tls_dir: TLSDirOpt = None,
     tls_name: TLSNameOpt = None,
+    health_port: HealthPortOpt = None,
     model_name: Annotated[
         str | None,
         typer.Option(
@@ -171,7 +181,9 @@ def model(
         config = ModelServerConfig(model=model_name, backend=backend, max_batch_size=max_batch_size,
                                    max_wait_ms=max_wait_ms, threads=threads)  # fmt: skip
         interface, tls = _transport(host, tls_dir, tls_name, "model-server")
-        return serve(config, port=port, host=interface, metrics_port=metrics, tls=tls)
+        return serve(
+            config, port=port, host=interface, metrics_port=metrics, tls=tls, health_port=health_port
+        )
 
     _run("model", start, port, metrics_port, log_level)
 
@@ -182,6 +194,7 @@ def trainer(
     host: HostOpt = None,
     tls_dir: TLSDirOpt = None,
     tls_name: TLSNameOpt = None,
+    health_port: HealthPortOpt = None,
     store: Annotated[
         Path, typer.Option(envvar="ELM_STORE", help="The coordinator's store (its DATA/coordinator.sqlite).")
     ] = Path("elm-data/coordinator.sqlite"),
@@ -197,7 +210,9 @@ def trainer(
     def start(metrics: int | None) -> RunningServer:
         config = TrainerServerConfig(store_path=store, checkpoints_dir=checkpoints)
         interface, tls = _transport(host, tls_dir, tls_name, "trainer")
-        return serve(config, port=port, host=interface, metrics_port=metrics, tls=tls)
+        return serve(
+            config, port=port, host=interface, metrics_port=metrics, tls=tls, health_port=health_port
+        )
 
     _run("trainer", start, port, metrics_port, log_level)
 

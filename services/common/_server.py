@@ -50,6 +50,7 @@ class RunningServer:
     health: health.HealthServicer
     metrics_port: int | None = None
     grace_s: float = 30.0
+    health_server: grpc.Server | None = None  # plaintext, health only (`health_port`)
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -67,6 +68,8 @@ class RunningServer:
         for service in self.services:
             service.drain()
         self.server.stop(grace).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0).wait()
         for service in self.services:
             service.close()
         log.info("stopped")
@@ -92,11 +95,13 @@ def start_server(
     tls: TLSIdentity | None = None,
     require_client_cert: bool = True,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    health_port: int | None = None,
 ) -> RunningServer:
     """Starts a gRPC server hosting `services` plus health and reflection; port 0 picks a free port.
 
     With `tls`, callers must present a certificate signed by its authority (unless `require_client_cert` is
-    False); without, the server listens in plaintext, which only a loopback `host` may."""
+    False); without, the server listens in plaintext, which only a loopback `host` may. `health_port` adds a
+    plaintext port serving only the health protocol, for probes that cannot speak TLS (Kubernetes')."""
     if tls is None and not is_loopback(host):
         raise ConfigError(f"plaintext is for loopback only, not {host}: give the service a TLS identity "
                           f"(--tls-dir or ${TLS_DIR_ENV}; `elm certs` writes one)")  # fmt: skip
@@ -126,10 +131,21 @@ def start_server(
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_server = _health_only(health_servicer, host, health_port) if health_port is not None else None
     metrics = serve_metrics(metrics_port) if metrics_port is not None else None
     transport = "plaintext, loopback only" if tls is None else "mutual TLS" if require_client_cert else "TLS"
     log.info("serving", host=host, port=bound, services=names, metrics_port=metrics, transport=transport)
-    return RunningServer(server, bound, services, health_servicer, metrics, grace_s)
+    return RunningServer(server, bound, services, health_servicer, metrics, grace_s, health_server)
+
+
+def _health_only(servicer: health.HealthServicer, host: str, port: int) -> grpc.Server:
+    """A plaintext server with the health service alone (it tells SERVING or not, nothing else)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"))
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    if server.add_insecure_port(f"{host}:{port}") == 0:
+        raise OSError(f"cannot listen on {host}:{port} for health checks")
+    server.start()
+    return server
 
 
 class _ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]

@@ -82,7 +82,12 @@ def build_service(config: CoordinatorServerConfig) -> Service:
 
 
 def serve(
-    config: CoordinatorServerConfig, *, port: int, metrics_port: int | None = None, host: str = "127.0.0.1"
+    config: CoordinatorServerConfig,
+    *,
+    port: int,
+    metrics_port: int | None = None,
+    host: str = "127.0.0.1",
+    health_port: int | None = None,
 ) -> RunningServer:
     """Starts the coordinator; off loopback it needs a TLS identity and API tokens."""
     if config.tokens is None and not is_loopback(host):
@@ -90,7 +95,8 @@ def serve(
                           "$ELM_TOKENS_FILE (`elm certs` writes one)")  # fmt: skip
     interceptors = [AuthorizingInterceptor(config.tokens, required_role)] if config.tokens else []
     return start_server([build_service(config)], port=port, host=host, metrics_port=metrics_port,
-                        tls=config.tls, require_client_cert=False, interceptors=interceptors)  # fmt: skip
+                        tls=config.tls, require_client_cert=False, interceptors=interceptors,
+                        health_port=health_port)  # fmt: skip
 
 
 def required_role(service: str, method: str) -> str | None:

@@ -85,6 +85,7 @@ def serve(
     metrics_port: int | None = None,
     host: str = "127.0.0.1",
     tls: TLSIdentity | None = None,
+    health_port: int | None = None,
 ) -> RunningServer:
     """Starts a replica (port 0 picks a free port) with health, reflection and metrics; with `tls`, only
     callers with a certificate of its authority get in."""
@@ -97,6 +98,7 @@ def serve(
             metrics_port=metrics_port,
             tls=tls,
             interceptors=peer_guard(SERVICE_NAME, "evaluator", tls),
+            health_port=health_port,
         )
     except BaseException:
         service.close()

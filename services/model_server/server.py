@@ -54,6 +54,7 @@ def serve(
     host: str = "127.0.0.1",
     loader: Loader | None = None,
     tls: TLSIdentity | None = None,
+    health_port: int | None = None,
 ) -> RunningServer:
     """Starts a model server; port 0 picks a free port (`RunningServer.port`). With `tls`, only callers with
     a certificate of its authority get in."""
@@ -65,4 +66,5 @@ def serve(
         metrics_port=metrics_port,
         tls=tls,
         interceptors=peer_guard(SERVICE_NAME, "model-server", tls),
+        health_port=health_port,
     )

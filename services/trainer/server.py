@@ -68,6 +68,7 @@ def serve(
     metrics_port: int | None = None,
     host: str = "127.0.0.1",
     tls: TLSIdentity | None = None,
+    health_port: int | None = None,
 ) -> RunningServer:
     """Starts the trainer (port 0 picks a free port) with health, reflection and metrics; with `tls`, only
     callers with a certificate of its authority get in."""
@@ -80,6 +81,7 @@ def serve(
             metrics_port=metrics_port,
             tls=tls,
             interceptors=peer_guard(SERVICE_NAME, "trainer", tls),
+            health_port=health_port,
         )
     except BaseException:
         service.close()

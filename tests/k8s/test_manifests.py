@@ -99,6 +99,22 @@ def test_every_pod_meets_the_restricted_pod_security_standard(overlay: str) -> N
 
 
 @overlays
+def test_every_grpc_service_serves_tls_with_its_own_certificate(overlay: str) -> None:
+    for obj, spec in workloads(list(render(overlay))):
+        for c in containers(spec):
+            if not any(p["name"] == "grpc" for p in c.get("ports", [])):
+                continue
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            party = env["ELM_TLS_NAME"]
+            [certs] = [m for m in c["volumeMounts"] if m["mountPath"] == env["ELM_TLS_DIR"]]
+            [secret] = [v["secret"] for v in spec["volumes"] if v["name"] == certs["name"]]
+            assert secret["secretName"] == f"elm-tls-{party}", obj["metadata"]["name"]
+            if party == "coordinator":
+                [tokens] = [m for m in c["volumeMounts"] if env["ELM_TOKENS_FILE"].startswith(m["mountPath"])]
+                assert tokens["readOnly"]
+
+
+@overlays
 def test_evaluator_pods_are_locked_down(overlay: str) -> None:
     for spec in evaluator_specs(render(overlay)):
         assert spec["automountServiceAccountToken"] is False
@@ -108,9 +124,15 @@ def test_evaluator_pods_are_locked_down(overlay: str) -> None:
             ctx = c["securityContext"]
             assert ctx["readOnlyRootFilesystem"] is True and ctx["allowPrivilegeEscalation"] is False
             assert ctx["capabilities"]["drop"] == ["ALL"] and "add" not in ctx["capabilities"]
-            grpc_port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
+            health_port = next(p["containerPort"] for p in c["ports"] if p["name"] == "health")
             for probe in ("readinessProbe", "livenessProbe"):
-                assert c[probe]["grpc"]["port"] == grpc_port, probe  # the gRPC health protocol
+                assert c[probe]["grpc"]["port"] == health_port, probe  # the gRPC health protocol, plaintext
+            env = {e["name"]: e["value"] for e in c["env"]}
+            assert env["ELM_HEALTH_PORT"] == str(health_port) and env["ELM_TLS_NAME"] == "evaluator"
+            [certs] = [m for m in c["volumeMounts"] if m["mountPath"] == env["ELM_TLS_DIR"]]
+            [secret] = [v["secret"] for v in spec["volumes"] if v["name"] == certs["name"]]
+            assert certs["readOnly"] and secret["secretName"] == "elm-tls-evaluator"
+            assert sorted(i["path"] for i in secret["items"]) == ["ca.pem", "evaluator.key", "evaluator.pem"]
             scratch = {m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp"}
             [volume] = [v for v in spec["volumes"] if v["name"] in scratch]
             assert volume["emptyDir"]["medium"] == "Memory" and volume["emptyDir"]["sizeLimit"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from typer.testing import CliRunner
 
 from elm_core.errors import BackendUnavailableError, ConfigError
@@ -34,6 +35,7 @@ from services.evaluator import EvaluatorServerConfig
 from services.evaluator import serve as serve_evaluator
 from services.trainer import TrainerServerConfig
 from services.trainer import serve as serve_trainer
+from tests.e2e.services_harness import free_port
 
 GP = {"mutation": {"operator": "gp"}, "loop": {"batch_size": 4, "pipeline_depth": 1, "max_evaluations": 8}}
 
@@ -211,5 +213,21 @@ def test_no_service_but_the_evaluators_takes_an_evaluator_s_certificate(certs: P
         for party in ("coordinator", "client"):
             with TrainerClient(address, credentials=Credentials(identity(certs, party))) as trainer:
                 assert trainer.list_jobs() == []
+    finally:
+        running.stop(grace_s=5)
+
+
+def test_a_health_port_tells_probes_the_status_in_plaintext_and_nothing_else(certs: Path) -> None:
+    port = free_port()
+    config = EvaluatorServerConfig(workers=1)
+    running = serve_evaluator(config, port=0, tls=identity(certs, "evaluator"), health_port=port)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+            stub.Evaluate(evaluator_pb2.EvaluateRequest(programs=[b"x = 1"]), timeout=10)
+        assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
     finally:
         running.stop(grace_s=5)
