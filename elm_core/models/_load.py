@@ -110,6 +110,8 @@ def load_generator(
     if path.is_file() and path.suffix == ".gguf":
         return HFGenerator(path.parent, name=name, gguf_file=path.name, config=config)
     if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise NotFoundError(f"{path} holds no model: a model directory has a config.json")
         return HFGenerator(path, name=name, config=config)
     if "/" in name and not path.exists():
         return HFGenerator(name, name=name, config=config)  # a hub id

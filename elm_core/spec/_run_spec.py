@@ -136,11 +136,11 @@ class RunSpec:
     def from_json(cls, text: str) -> RunSpec:
         try:
             values = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"the run spec is not JSON: {e}") from e
-        if not isinstance(values, dict):
-            raise ConfigError("the run spec must be a JSON object of run settings")
-        return cls.from_mapping(values)
+            if not isinstance(values, dict):
+                raise ConfigError("the run spec must be a JSON object of run settings")
+            return cls.from_mapping(values)
+        except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested too deep
+            raise ConfigError(f"the run spec is not JSON of a usable depth: {e}") from e
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RunSpec:

@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from elm_core.errors import ConfigError
-from services.common._errors import abort_for, status_for
+from services.common._errors import abort, abort_for, status_for
 from services.common._security import TLS_DIR_ENV, TLSIdentity, is_loopback
 from services.common.metrics import IN_FLIGHT, LATENCY, REQUESTS, serve_metrics
 
@@ -107,7 +107,10 @@ def start_server(
                           f"(--tls-dir or ${TLS_DIR_ENV}; `elm certs` writes one)")  # fmt: skip
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[_ObservingInterceptor(), *interceptors],
+        interceptors=[_ObservingInterceptor(max(1, max_workers // 2)), *interceptors],
+        # calls past this many (running or waiting for a thread) are refused with RESOURCE_EXHAUSTED, which
+        # bounds the memory that requests of up to MAX_MESSAGE_BYTES can hold
+        maximum_concurrent_rpcs=2 * max_workers,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -149,7 +152,13 @@ def _health_only(servicer: health.HealthServicer, host: str, port: int) -> grpc.
 
 
 class _ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Per call: a request id (from the caller's `x-request-id` or new), one log line, metrics."""
+    """Per call: a request id (from the caller's `x-request-id` or new), one log line, metrics. At most
+    `max_streams` server streams (WatchRun, WatchJob) are open at once, each holding a worker thread: more
+    are refused with RESOURCE_EXHAUSTED, so watchers never take the threads unary calls need."""
+
+    def __init__(self, max_streams: int) -> None:
+        self.streams = threading.BoundedSemaphore(max_streams)
+        self.max_streams = max_streams
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
@@ -160,30 +169,66 @@ class _ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _observed_unary(handler.unary_unary, service, method, request_id),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _observed_stream(handler.unary_stream, service, method, request_id),
-                request_deserializer=handler.request_deserializer,
+                _observed_stream(handler.unary_stream, service, method, request_id, self),
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler  # client and bidirectional streams: none in elm.v1 (health Watch is server-streaming)
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    error: str
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that returns bytes it cannot decode as `_Undecodable` (e.g. a string field that is not
+    UTF-8), so that the call is refused with INVALID_ARGUMENT rather than gRPC's bare INTERNAL."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as e:  # protobuf's DecodeError, or anything a malformed message makes it raise
+            return _Undecodable(str(e) or type(e).__name__)
+
+    return deserialize
+
+
+def _refuse_undecodable(request: Any, context: grpc.ServicerContext) -> None:
+    if isinstance(request, _Undecodable):
+        abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"the request does not decode: {request.error}",
+              "UNDECODABLE_REQUEST")  # fmt: skip
+
+
 def _observed_unary(behaviour: Callable[..., Any], service: str, method: str, request_id: str) -> Any:
     def observed(request: Any, context: grpc.ServicerContext) -> Any:
         with _observing(context, service, method, request_id):
+            _refuse_undecodable(request, context)
             return behaviour(request, context)
 
     return observed
 
 
-def _observed_stream(behaviour: Callable[..., Any], service: str, method: str, request_id: str) -> Any:
+def _observed_stream(
+    behaviour: Callable[..., Any], service: str, method: str, request_id: str, limits: _ObservingInterceptor
+) -> Any:
     def observed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with _observing(context, service, method, request_id):
-            yield from behaviour(request, context)
+            _refuse_undecodable(request, context)
+            if not limits.streams.acquire(blocking=False):
+                message = f"{limits.max_streams} streams are open on this server; retry later"
+                abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, message, "TOO_MANY_STREAMS")
+            try:
+                yield from behaviour(request, context)
+            finally:
+                limits.streams.release()
 
     return observed
 

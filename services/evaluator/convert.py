@@ -91,7 +91,7 @@ def world_from_proto(settings: evaluator_pb2.SimulatorSettings) -> tuple[SimConf
 def _json_object(text: str, name: str) -> dict[str, Any]:
     try:
         values = json.loads(text) if text else {}
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise ConfigError(f"simulator {name} is not JSON: {e}") from e
     if not isinstance(values, dict):
         raise ConfigError(f"simulator {name} must be a JSON object")

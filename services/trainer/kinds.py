@@ -50,7 +50,7 @@ class JobKind(Generic[Config]):
         """The job's config from its settings JSON (empty means defaults)."""
         try:
             values = json.loads(config_json or "{}")
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested too deep
             raise ConfigError(f"config_json is not JSON: {e}") from e
         if not isinstance(values, dict):
             raise ConfigError(f"config_json must be a JSON object, got {type(values).__name__}")
