@@ -58,7 +58,10 @@ def gguf_path(name: str) -> Path | None:
         path = cached_path(name) / GGUF_FILE
         return path if path.is_file() else None
     path = Path(name).expanduser()
-    return path if path.is_file() and path.suffix == ".gguf" else None
+    try:
+        return path if path.is_file() and path.suffix == ".gguf" else None
+    except OSError:  # a name no file can have (too long, ...)
+        return None
 
 
 def choose_backend(name: str, backend: str = "auto") -> str:
@@ -107,15 +110,19 @@ def load_generator(
     if name in KNOWN_MODELS:
         return HFGenerator(cached_path(name), name=name, config=config)
     path = Path(name).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
+    try:
+        gguf, directory, exists = path.is_file() and path.suffix == ".gguf", path.is_dir(), path.exists()
+    except OSError:  # a name no file can have (too long, ...)
+        gguf = directory = exists = False
+    if gguf:
         return HFGenerator(path.parent, name=name, gguf_file=path.name, config=config)
-    if path.is_dir():
+    if directory:
         if not (path / "config.json").is_file():
             raise NotFoundError(f"{path} holds no model: a model directory has a config.json")
         return HFGenerator(path, name=name, config=config)
-    if "/" in name and not path.exists():
+    if "/" in name and not exists:
         return HFGenerator(name, name=name, config=config)  # a hub id
     raise NotFoundError(
-        f"unknown model {name!r}: give one of {', '.join([TINY, *KNOWN_MODELS])}, a model directory, "
+        f"unknown model {name[:200]!r}: give one of {', '.join([TINY, *KNOWN_MODELS])}, a model directory, "
         "a .gguf file, or a hub id (owner/name)"
     )
