@@ -276,8 +276,8 @@ def test_a_flood_of_watchers_is_turned_away_and_other_calls_still_answer(stack: 
     for thread in threads:
         thread.join(60)
     assert len(codes) == len(streams)
-    # Past its queue of pending calls (1,000), gRPC's core sheds calls before any servicer sees them: those
-    # end CANCELLED. The rest reach the server, which lets 16 watch and turns the others away.
+    # Calls arriving all at once faster than gRPC's core queues them are shed before any servicer sees them:
+    # those end CANCELLED. The rest reach the server, which lets 16 watch and turns the others away.
     assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED}
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) > len(streams) // 2
     assert 0 < codes.count(grpc.StatusCode.OK) <= 16  # at most half the server's threads watch
