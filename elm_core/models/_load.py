@@ -111,10 +111,10 @@ def load_generator(
         return HFGenerator(cached_path(name), name=name, config=config)
     path = Path(name).expanduser()
     try:
-        gguf, directory, exists = path.is_file() and path.suffix == ".gguf", path.is_dir(), path.exists()
+        is_gguf, directory, exists = path.is_file() and path.suffix == ".gguf", path.is_dir(), path.exists()
     except OSError:  # a name no file can have (too long, ...)
-        gguf = directory = exists = False
-    if gguf:
+        is_gguf = directory = exists = False
+    if is_gguf:
         return HFGenerator(path.parent, name=name, gguf_file=path.name, config=config)
     if directory:
         if not (path / "config.json").is_file():

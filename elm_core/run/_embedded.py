@@ -6,6 +6,7 @@ A run directory holds `elm.sqlite` (the store: config, archive, every individual
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 from elm_core.errors import ConfigError, NotFoundError, StateError
 from elm_core.evaluation import EvaluatorPool
 from elm_core.mutation import Mutator, build_mutator
-from elm_core.qd import LoopStats, MapElites
+from elm_core.qd import Evaluator, LoopStats, MapElites
 from elm_core.report import write_run_report
 from elm_core.sodarace import seed_source
 from elm_core.spec import RunSpec, run_spec
@@ -78,18 +79,24 @@ def execute_run(
     run_dir: Path,
     *,
     mutator: Mutator | None = None,
+    evaluator: Evaluator | None = None,
     on_batch: Callable[[MetricsRecord], None] | None = None,
     on_start: Callable[[MapElites], None] | None = None,
 ) -> RunOutcome:
-    """Runs (or continues) the run in `run_dir` until its budget, then writes the report."""
+    """Runs (or continues) the run in `run_dir` until its budget, then writes the report. `evaluator` (one
+    simulating in the run's world) replaces the run's own sandbox pool."""
     config = load_config(run_dir)
     mutation, evaluation = config.mutation, config.evaluation
     mutator = mutator or build_mutator(mutation.operator, model=mutation.model, style=mutation.style,
                                        sampling=mutation.sampling, backend=config.embedded.backend,
                                        parallel=config.loop.batch_size)  # fmt: skip
-    with SQLiteStore(run_dir / STORE_FILE) as store, \
-            EvaluatorPool(sim_config=evaluation.sim, terrain=evaluation.terrain_model,
-                          workers=config.embedded.lanes) as evaluator:  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(SQLiteStore(run_dir / STORE_FILE))
+        if evaluator is None:
+            pool = EvaluatorPool(
+                sim_config=evaluation.sim, terrain=evaluation.terrain_model, workers=config.embedded.lanes
+            )
+            evaluator = stack.enter_context(pool)
         (run,) = store.list_runs()
         loop = MapElites(run_id=run.run_id, store=store, mutator=mutator, evaluator=evaluator,
                          archive_config=config.archive, loop_config=config.loop,

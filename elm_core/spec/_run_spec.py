@@ -95,16 +95,29 @@ class EmbeddedSpec:
 
     workers: int | None = None  # sandboxed evaluator lanes; None = one per CPU
     backend: str = "auto"  # hf, llamacpp, or auto: llama.cpp on CPU when the model has a GGUF
+    evaluators: str = (
+        "local"  # "local": a sandbox pool in this process tree; "docker:N": N evaluator containers
+    )
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"[embedded] workers must be >= 1, got {self.workers}")
+        kind, _, count = self.evaluators.partition(":")
+        if not (self.evaluators == "local" or (kind == "docker" and count.isdigit() and int(count) >= 1)):
+            raise ConfigError(
+                f"[embedded] evaluators must be local or docker:N (N >= 1), got {self.evaluators!r}"
+            )
         if self.backend not in BACKENDS:
             raise ConfigError(f"[embedded] backend must be one of {BACKENDS}, got {self.backend!r}")
 
     @property
     def lanes(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    @property
+    def containers(self) -> int | None:
+        """How many evaluator containers `docker:N` asks for; None for the local pool."""
+        return int(self.evaluators.partition(":")[2]) if self.evaluators != "local" else None
 
     def settings_given(self) -> list[str]:
         """The settings that differ from their defaults, as `[embedded] name`."""

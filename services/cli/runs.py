@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import tomllib
@@ -22,6 +23,7 @@ from elm_core.spec import RunSpec
 from elm_core.store import MetricsRecord, RunStatus, SQLiteStore
 from services.cli._common import console, errors, fail, operator_table
 from services.cli.models import ModelOpt, pull_with_progress
+from services.client import InRunWorld
 
 CallsOpt = Annotated[int | None, typer.Option(min=1, help="Mutations (LLM calls) in all.")]
 MixOpt = Annotated[
@@ -54,7 +56,16 @@ def run_command(
         float | None, typer.Option(min=0.1, help="Wall-clock budget for this session.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Children per batch.")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Sandboxed evaluator workers.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Sandboxed evaluator workers (per container with docker:N).")
+    ] = None,
+    evaluators: Annotated[
+        str | None,
+        typer.Option(
+            help="local (a sandbox pool here) or docker:N (N locked-down evaluator containers, "
+            "started and removed by the run)."
+        ),
+    ] = None,  # fmt: skip
     rng_seed: Annotated[int | None, typer.Option(help="The run's RNG seed.")] = None,
     config: Annotated[Path | None, typer.Option(help="A TOML file of run settings.")] = None,
     out: Annotated[Path | None, typer.Option(help="The run directory; default runs/<date-time>.")] = None,
@@ -71,7 +82,7 @@ def run_command(
                 set_budget(run_dir, budget)
         else:
             flags = dict(seed=seed, operator=operator, model=model, style=style, backend=backend,
-                         terrain=terrain, sim_seconds=sim_seconds,
+                         terrain=terrain, sim_seconds=sim_seconds, evaluators=evaluators,
                          budget=budget, calls=calls, minutes=minutes, mix=mix,
                          batch_size=batch_size, workers=workers, rng_seed=rng_seed)  # fmt: skip
             settings = run_settings(config, **flags)
@@ -117,7 +128,7 @@ def run_settings(config: Path | None, **flags: Any) -> RunSpec:
         evaluation["sim"] = replace(settings.evaluation.sim, seconds=given["sim_seconds"])
     if "mix" in given:
         mutation["operators"] = parse_mix(given["mix"], settings.mutation.operators)
-    embedded = {k: given[k] for k in ("workers", "backend") if k in given}
+    embedded = {k: given[k] for k in ("workers", "backend", "evaluators") if k in given}
     loop_flags = (("max_evaluations", "budget"), ("max_mutations", "calls"), ("batch_size", "batch_size"))
     loop = {k: given[f] for k, f in loop_flags if f in given}
     if "minutes" in given:
@@ -183,7 +194,9 @@ def _execute(run_dir: Path) -> None:
             signal.SIGINT, lambda *_: [loop.request_stop(RunStatus.PAUSED) for loop in loops]
         )
         try:
-            outcome = execute_run(run_dir, on_batch=show, on_start=loops.append)
+            with contextlib.ExitStack() as stack:
+                evaluator = _evaluator(settings, stack)
+                outcome = execute_run(run_dir, evaluator=evaluator, on_batch=show, on_start=loops.append)
         finally:
             signal.signal(signal.SIGINT, previous)
     stats = outcome.stats
@@ -194,6 +207,19 @@ def _execute(run_dir: Path) -> None:
     if outcome.status is RunStatus.PAUSED:
         console.print(f"paused; continue with: elm run --resume {run_dir}")
     console.print(f"report: {outcome.report}")
+
+
+def _evaluator(settings: RunSpec, stack: contextlib.ExitStack) -> InRunWorld | None:
+    """`docker:N`: N evaluator containers for this session, removed when it ends; None: the local pool."""
+    if settings.embedded.containers is None:
+        return None
+    from services.client import DockerEvaluators
+
+    console.print(f"starting {settings.embedded.containers} evaluator containers")
+    fleet = stack.enter_context(
+        DockerEvaluators(settings.embedded.containers, workers=settings.embedded.workers or 1)
+    )
+    return InRunWorld(fleet, settings.evaluation)
 
 
 def _progress(metrics: MetricsRecord | None, settings: RunSpec) -> Table:

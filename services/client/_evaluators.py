@@ -12,7 +12,8 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from dataclasses import dataclass
+from typing import Protocol, cast
 
 import grpc
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
@@ -27,6 +28,7 @@ from elm_core.errors import (
 from elm_core.evaluation import EvalResult
 from elm_core.sandbox import Outcome, SandboxConfig, check_source
 from elm_core.sodarace import SimConfig, Terrain
+from elm_core.spec import EvaluationSpec
 from protos.elm.v1 import evaluator_pb2
 from services.client._evaluator_replicas import Patience, Replica, Replicas
 from services.common import Credentials, RemoteError
@@ -222,3 +224,22 @@ def _check_arguments(
         )
     if not (deadline_s > 0 and give_up_s > 0):
         raise ConfigError(f"need deadline_s > 0 and give_up_s > 0, got {deadline_s}, {give_up_s}")
+
+
+class WorldEvaluator(Protocol):
+    """An evaluator shared by runs with different settings: each batch names the world to simulate in."""
+
+    def evaluate(
+        self, sources: Sequence[str], *, sim_config: SimConfig | None = None, terrain: Terrain | None = None
+    ) -> list[EvalResult]: ...
+
+
+@dataclass(frozen=True)
+class InRunWorld:
+    """The loop's Evaluator port for one run: the shared evaluator, simulating in the run's world."""
+
+    evaluator: WorldEvaluator
+    world: EvaluationSpec
+
+    def evaluate(self, sources: Sequence[str]) -> list[EvalResult]:
+        return self.evaluator.evaluate(sources, sim_config=self.world.sim, terrain=self.world.terrain_model)

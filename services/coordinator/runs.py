@@ -15,20 +15,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 
 from elm_core.errors import ConfigError, ElmError, InvalidRequestError, NotFoundError, StateError
-from elm_core.evaluation import EvalResult
 from elm_core.models import SamplingConfig
 from elm_core.mutation import Mutator
 from elm_core.qd import MapElites
 from elm_core.run import seed_programs
 from elm_core.sandbox import SandboxConfig, check_source
-from elm_core.sodarace import SimConfig, Terrain
-from elm_core.spec import EvaluationSpec, RunSpec, run_spec
+from elm_core.spec import RunSpec, run_spec
 from elm_core.store import MetricsRecord, OperatorStats, RunRecord, RunStatus, SQLiteStore
+from services.client import InRunWorld, WorldEvaluator
 from services.common.metrics import RUN_COVERAGE, RUN_EVALUATIONS
 
 log = structlog.get_logger()
@@ -50,25 +48,6 @@ class RunView:
     @property
     def config(self) -> RunSpec:
         return RunSpec.from_json(self.record.config_json)
-
-
-class WorldEvaluator(Protocol):
-    """An evaluator shared by runs with different settings: each batch names the world to simulate in."""
-
-    def evaluate(
-        self, sources: Sequence[str], *, sim_config: SimConfig | None = None, terrain: Terrain | None = None
-    ) -> list[EvalResult]: ...
-
-
-@dataclass(frozen=True)
-class InRunWorld:
-    """The loop's Evaluator port for one run: the shared evaluator, simulating in the run's world."""
-
-    evaluator: WorldEvaluator
-    world: EvaluationSpec
-
-    def evaluate(self, sources: Sequence[str]) -> list[EvalResult]:
-        return self.evaluator.evaluate(sources, sim_config=self.world.sim, terrain=self.world.terrain_model)
 
 
 @dataclass

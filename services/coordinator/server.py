@@ -14,7 +14,7 @@ from elm_core.mutation import Mutator, build_mutator
 from elm_core.spec import RunSpec
 from elm_core.store import SQLiteStore
 from protos.elm.v1 import coordinator_pb2_grpc
-from services.client import EvaluatorFleet, RemoteMutator
+from services.client import EvaluatorFleet, RemoteMutator, WorldEvaluator
 from services.common import (
     ADMIN,
     READ,
@@ -28,7 +28,7 @@ from services.common import (
     start_server,
 )
 from services.coordinator.rounds import FinetuneRounds
-from services.coordinator.runs import RunManager, WorldEvaluator
+from services.coordinator.runs import RunManager
 from services.coordinator.servicer import CoordinatorServicer
 
 log = structlog.get_logger()

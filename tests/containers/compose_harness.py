@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
 from services.client import CoordinatorClient
@@ -24,11 +26,15 @@ REQUIRE_ENV = "ELM_REQUIRE_DOCKER"  # CI sets it: no engine is then a failure, n
 
 def docker_unavailable() -> str | None:
     """Why the container tests cannot run here, or None."""
-    if shutil.which("docker") is None:
-        return "no docker command"
-    for command in (["docker", "info"], ["docker", "compose", "version"]):
-        if subprocess.run(command, capture_output=True, timeout=60).returncode != 0:
-            return f"`{' '.join(command)}` fails: run deploy/scripts/bootstrap.sh"
+    try:
+        with docker.from_env() as client:
+            client.ping()
+    except docker.errors.DockerException as e:
+        return f"no Docker engine answers ({e}): run deploy/scripts/bootstrap.sh"
+    if shutil.which("docker") is None:  # compose has no SDK: its plugin runs through the docker command
+        return "no docker command for the compose plugin"
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode != 0:
+        return "`docker compose version` fails: run deploy/scripts/bootstrap.sh"
     return None
 
 
@@ -91,8 +97,8 @@ class ComposeStack:
         return json.loads(out.strip().splitlines()[-1])
 
     def inspect(self, container: str) -> dict:
-        out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True)
-        return json.loads(out.stdout)[0]
+        with docker.from_env() as client:
+            return client.containers.get(container).attrs
 
     def wait_running(self, container: str, timeout_s: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout_s
