@@ -22,6 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import docker
 import numpy as np
 from grpc_bench import THREADS, seed_batches, throughput  # beside this script: the same workload
 from rich.console import Console
@@ -60,12 +61,8 @@ def compose(*args: str, input: str | None = None) -> str:
 
 
 def image_sizes() -> dict[str, float]:
-    sizes = {}
-    for image in IMAGES:
-        out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", image],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-        sizes[image] = int(out) / 1e6
-    return sizes
+    with docker.from_env() as client:
+        return {image: client.images.get(image).attrs["Size"] / 1e6 for image in IMAGES}
 
 
 def cold_up_s() -> float:

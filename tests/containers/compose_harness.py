@@ -96,6 +96,10 @@ class ComposeStack:
         out = self.exec(service, "python3", "-c", prelude + script, input=json.dumps(payload))
         return json.loads(out.strip().splitlines()[-1])
 
+    def kill(self, container: str) -> None:
+        with docker.from_env() as client:
+            client.containers.get(container).kill()
+
     def inspect(self, container: str) -> dict:
         with docker.from_env() as client:
             return client.containers.get(container).attrs

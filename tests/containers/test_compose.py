@@ -273,7 +273,7 @@ def test_a_killed_evaluator_is_restarted_and_the_run_loses_nothing(stack: Compos
         # `docker kill` mid-run: the run goes on with the other replica; compose brings the killed one back
         run = client.create_run([seed_source("square")], name="kill-evaluator", config=gp_config(budget))
         wait_for(client, run.run_id, 64)
-        subprocess.run(["docker", "kill", killed], check=True, capture_output=True)
+        stack.kill(killed)
         finish(client, run.run_id)
         assert_nothing_lost(stack, run.run_id, budget)
         assert not stack.inspect(killed)["State"]["Running"]
