@@ -15,6 +15,7 @@ Prints a table and writes benchmarks/results/compose_bench.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -61,7 +62,7 @@ def compose(*args: str, input: str | None = None) -> str:
 
 
 def image_sizes() -> dict[str, float]:
-    with docker.from_env() as client:
+    with contextlib.closing(docker.from_env()) as client:
         return {image: client.images.get(image).attrs["Size"] / 1e6 for image in IMAGES}
 
 

@@ -3,6 +3,7 @@ coordinator published on a free loopback port, the tiny model (nothing to downlo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ REQUIRE_ENV = "ELM_REQUIRE_DOCKER"  # CI sets it: no engine is then a failure, n
 def docker_unavailable() -> str | None:
     """Why the container tests cannot run here, or None."""
     try:
-        with docker.from_env() as client:
+        with contextlib.closing(docker.from_env()) as client:
             client.ping()
     except docker.errors.DockerException as e:
         return f"no Docker engine answers ({e}): run deploy/scripts/bootstrap.sh"
@@ -97,11 +98,11 @@ class ComposeStack:
         return json.loads(out.strip().splitlines()[-1])
 
     def kill(self, container: str) -> None:
-        with docker.from_env() as client:
+        with contextlib.closing(docker.from_env()) as client:
             client.containers.get(container).kill()
 
     def inspect(self, container: str) -> dict:
-        with docker.from_env() as client:
+        with contextlib.closing(docker.from_env()) as client:
             return client.containers.get(container).attrs
 
     def wait_running(self, container: str, timeout_s: float = 120.0) -> dict:
