@@ -262,6 +262,10 @@ def test_an_evaluator_container_is_locked_down(stack: ComposeStack, host_listene
     assert any(opt.startswith("seccomp=") and '"defaultAction"' in opt for opt in config["SecurityOpt"])
     assert not any("docker.sock" in m for m in config.get("Binds") or [])
 
+    # its own certificate and key, nothing of another party's (no token, no coordinator key)
+    held = sorted(stack.exec("evaluator", "find", "/certs", "-type", "f").split())
+    assert held == ["/certs/ca.pem", "/certs/evaluator.key", "/certs/evaluator.pem"]
+
     doctor = stack.exec("evaluator", "elm", "sandbox", "--doctor")
     assert "seccomp" in doctor and "network_namespace" in doctor
 
