@@ -238,9 +238,16 @@ def test_a_failed_reload_keeps_the_old_model_and_reloads_are_serialised(
     start: Callable[..., Started], tmp_path: Path
 ) -> None:
     stub = start().stub
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
     for model, code, reason in [
         ("no-such-model", grpc.StatusCode.INVALID_ARGUMENT, "NOT_FOUND"),
-        (str(tmp_path), grpc.StatusCode.UNAVAILABLE, "BACKEND_UNAVAILABLE"),  # a directory with no model
+        (str(tmp_path), grpc.StatusCode.INVALID_ARGUMENT, "NOT_FOUND"),  # a directory with no model
+        (
+            str(tmp_path / "broken"),
+            grpc.StatusCode.UNAVAILABLE,
+            "BACKEND_UNAVAILABLE",
+        ),  # one that fails to load
     ]:
         with pytest.raises(grpc.RpcError) as raised:
             stub.ReloadModel(mutation_pb2.ReloadModelRequest(model=model), timeout=60)

@@ -170,8 +170,9 @@ def test_an_evaluator_refuses_callers_without_a_certificate_of_its_authority(
     trusting_only = grpc.ssl_channel_credentials(root_certificates=identity(certs, "client").ca)
     stub = evaluator_pb2_grpc.EvaluatorServiceStub(grpc.secure_channel(address, trusting_only))
     with pytest.raises(grpc.RpcError) as caught:  # TLS, but no certificate of its own
-        stub.Evaluate(evaluator_pb2.EvaluateRequest(programs=[b"x = 1"]), timeout=10)
-    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        stub.Evaluate(evaluator_pb2.EvaluateRequest(programs=[b"x = 1"]), timeout=30)
+    # the handshake fails; on a loaded machine the channel may still be retrying it at the deadline
+    assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     for credentials in (Credentials(None), Credentials(identity(stranger, "coordinator"))):
         fleet = EvaluatorFleet([address], give_up_s=1.0, credentials=credentials)
         with fleet, pytest.raises(BackendUnavailableError):
