@@ -22,10 +22,16 @@ from services.common._security import (
     TLSIdentity,
     TokenAuthority,
     is_loopback,
-    peer_guard,
     token_digest,
 )
-from services.common._server import MAX_MESSAGE_BYTES, REQUEST_ID, RunningServer, Service, start_server
+from services.common._server import (
+    MAX_MESSAGE_BYTES,
+    REQUEST_ID,
+    RunningServer,
+    Service,
+    start_backend,
+    start_server,
+)
 from services.common.metrics import serve_metrics
 
 __all__ = [
@@ -38,7 +44,6 @@ __all__ = [
     "TLSIdentity",
     "TokenAuthority",
     "is_loopback",
-    "peer_guard",
     "token_digest",
     "DOMAIN",
     "MAX_MESSAGE_BYTES",
@@ -55,6 +60,7 @@ __all__ = [
     "error_reason",
     "raise_for",
     "serve_metrics",
+    "start_backend",
     "start_server",
     "status_for",
 ]

@@ -224,8 +224,3 @@ class PeerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             abort(context, grpc.StatusCode.PERMISSION_DENIED,
                   f"a certificate of {', '.join(names) or 'nobody'} may not call {self.service}",
                   "PERMISSION_DENIED")  # fmt: skip
-
-
-def peer_guard(service: str, own_name: str, tls: TLSIdentity | None) -> list[grpc.ServerInterceptor]:
-    """The interceptors a mutual-TLS backend service runs with: its callers' identities checked."""
-    return [] if tls is None else [PeerInterceptor(service, TRUSTED_CALLERS | {own_name})]

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from elm_core.errors import ConfigError
 from services.common._errors import abort, abort_for, status_for
-from services.common._security import TLS_DIR_ENV, TLSIdentity, is_loopback
+from services.common._security import TLS_DIR_ENV, TRUSTED_CALLERS, PeerInterceptor, TLSIdentity, is_loopback
 from services.common.metrics import IN_FLIGHT, LATENCY, REQUESTS, serve_metrics
 
 log = structlog.get_logger()
@@ -149,6 +149,18 @@ def _health_only(servicer: health.HealthServicer, host: str, port: int) -> grpc.
         raise OSError(f"cannot listen on {host}:{port} for health checks")
     server.start()
     return server
+
+
+def start_backend(service: Service, party: str, *, tls: TLSIdentity | None, **options: Any) -> RunningServer:
+    """Starts a backend service (evaluator, model server, trainer) alone: with `tls`, mutual TLS, and only the
+    coordinator, clients and `party` itself get past its caller check. The service is closed if the server
+    does not start."""
+    guard = [] if tls is None else [PeerInterceptor(service.name, TRUSTED_CALLERS | {party})]
+    try:
+        return start_server([service], tls=tls, interceptors=guard, **options)
+    except BaseException:
+        service.close()
+        raise
 
 
 class _ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]

@@ -11,7 +11,7 @@ from elm_core.evaluation import EvaluatorPool
 from elm_core.sandbox import Layer, Sandbox, SandboxConfig
 from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
-from services.common import RunningServer, Service, TLSIdentity, peer_guard, start_server
+from services.common import RunningServer, Service, TLSIdentity, start_backend
 from services.evaluator.convert import capabilities_to_proto
 from services.evaluator.servicer import EvaluatorServicer
 
@@ -90,19 +90,8 @@ def serve(
     """Starts a replica (port 0 picks a free port) with health, reflection and metrics; with `tls`, only
     callers with a certificate of its authority get in."""
     service = build_service(config)
-    try:
-        running = start_server(
-            [service],
-            port=port,
-            host=host,
-            metrics_port=metrics_port,
-            tls=tls,
-            interceptors=peer_guard(SERVICE_NAME, "evaluator", tls),
-            health_port=health_port,
-        )
-    except BaseException:
-        service.close()
-        raise
+    running = start_backend(service, "evaluator", tls=tls, port=port, host=host, metrics_port=metrics_port,
+                            health_port=health_port)  # fmt: skip
     if not config.replica:
         service.servicer.replica = f"{socket.gethostname()}:{running.port}"
     return running

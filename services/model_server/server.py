@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from elm_core.models import HFConfig, load_generator, model_name
 from protos.elm.v1 import mutation_pb2, mutation_pb2_grpc
-from services.common import RunningServer, Service, TLSIdentity, peer_guard, start_server
+from services.common import RunningServer, Service, TLSIdentity, start_backend
 from services.model_server.batcher import Batcher
 from services.model_server.config import ModelServerConfig
 from services.model_server.model import Loader, ModelSlot
@@ -58,13 +58,5 @@ def serve(
 ) -> RunningServer:
     """Starts a model server; port 0 picks a free port (`RunningServer.port`). With `tls`, only callers with
     a certificate of its authority get in."""
-    service = build_service(config, loader=loader)
-    return start_server(
-        [service],
-        port=port,
-        host=host,
-        metrics_port=metrics_port,
-        tls=tls,
-        interceptors=peer_guard(SERVICE_NAME, "model-server", tls),
-        health_port=health_port,
-    )
+    return start_backend(build_service(config, loader=loader), "model-server", tls=tls, port=port, host=host,
+                         metrics_port=metrics_port, health_port=health_port)  # fmt: skip

@@ -9,7 +9,7 @@ from elm_core.errors import ConfigError
 from elm_core.models import DEFAULT_MODEL
 from elm_core.store import SQLiteStore
 from protos.elm.v1 import trainer_pb2, trainer_pb2_grpc
-from services.common import RunningServer, Service, TLSIdentity, peer_guard, start_server
+from services.common import RunningServer, Service, TLSIdentity, start_backend
 from services.trainer.jobs import JobRunner
 from services.trainer.servicer import TrainerServicer
 
@@ -72,17 +72,5 @@ def serve(
 ) -> RunningServer:
     """Starts the trainer (port 0 picks a free port) with health, reflection and metrics; with `tls`, only
     callers with a certificate of its authority get in."""
-    service = build_service(config)
-    try:
-        return start_server(
-            [service],
-            port=port,
-            host=host,
-            metrics_port=metrics_port,
-            tls=tls,
-            interceptors=peer_guard(SERVICE_NAME, "trainer", tls),
-            health_port=health_port,
-        )
-    except BaseException:
-        service.close()
-        raise
+    return start_backend(build_service(config), "trainer", tls=tls, port=port, host=host,
+                         metrics_port=metrics_port, health_port=health_port)  # fmt: skip
