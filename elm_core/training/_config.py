@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 1  # passes over the training examples, unless max_steps is set
     max_steps: int | None = None  # optimiser steps in all; overrides epochs
     # Examples per micro-batch. One: with a 150k-token vocabulary the logits dominate memory, and
-    # qwen2.5-coder-0.5b's LoRA on the CPU peaked at 10.7 GB with 1 and was killed at 23.6 GB with 4.
+    # qwen2.5-coder-0.5b's LoRA on the CPU peaked at 13.9 GB with 1 and was killed at 23.6 GB with 4.
     batch_size: int = 1
     grad_accumulation_steps: int = 16  # micro-batches per optimiser step (16 examples a step, as 4 x 4 was)
     max_seq_tokens: int = 2048  # longer examples (prompt + completion) are skipped, and counted
