@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,8 +42,16 @@ def model_server() -> Iterator[RunningServer]:
     running.stop(grace_s=5)
 
 
-def coordinator(data: Path, **options: object) -> RunningServer:
-    return serve(CoordinatorServerConfig(data_dir=data, local_workers=2, **options), port=0, host="127.0.0.1")  # type: ignore[arg-type]
+@contextlib.contextmanager
+def coordinator(data: Path, **options: object) -> Iterator[RunningServer]:
+    """A coordinator on loopback for the length of the block."""
+    running = serve(
+        CoordinatorServerConfig(data_dir=data, local_workers=2, **options), port=0, host="127.0.0.1"
+    )
+    try:
+        yield running
+    finally:
+        running.stop(grace_s=5)
 
 
 def individuals(client: CoordinatorClient, run_id: str) -> list[pb.Individual]:
@@ -56,14 +65,10 @@ def test_a_tunnel_run_is_simulated_on_the_tunnel_for_its_seconds(
     tmp_path: Path, replica: RunningServer, fleet: bool
 ) -> None:
     options = {"evaluators": (replica.address,)} if fleet else {}
-    running = coordinator(tmp_path, **options)
-    try:
-        with CoordinatorClient(running.address) as client:
-            config = {"mutation": {"operator": "gp"}, "evaluation": TUNNEL, "loop": LOOP}
-            run = client.create_run([seed_source("square"), seed_source("radial")], config=config)
-            walked = individuals(client, run.run_id)
-    finally:
-        running.stop(grace_s=5)
+    with coordinator(tmp_path, **options) as running, CoordinatorClient(running.address) as client:
+        config = {"mutation": {"operator": "gp"}, "evaluation": TUNNEL, "loop": LOOP}
+        run = client.create_run([seed_source("square"), seed_source("radial")], config=config)
+        walked = individuals(client, run.run_id)
     world = SimConfig(seconds=3.0), Terrain.named("tunnel")
     assert len(walked) >= 2
     for individual in walked:  # the same fitness as `elm simulate --terrain tunnel --sim-seconds 3`
@@ -88,8 +93,7 @@ def test_a_tunnel_run_is_simulated_on_the_tunnel_for_its_seconds(
 def test_a_setting_the_coordinator_cannot_honour_is_refused_by_name(
     tmp_path: Path, model_server: RunningServer, config: dict, named: str
 ) -> None:
-    running = coordinator(tmp_path, model_server=model_server.address)
-    try:
+    with coordinator(tmp_path, model_server=model_server.address) as running:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(grpc.insecure_channel(running.address))
         request = pb.CreateRunRequest(
             seed_programs=[seed_source("square").encode()], config_json=json.dumps(config)
@@ -99,22 +103,19 @@ def test_a_setting_the_coordinator_cannot_honour_is_refused_by_name(
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert error_reason(caught.value) == "INVALID_CONFIG" and named in caught.value.details()
         assert list(stub.ListRuns(pb.ListRunsRequest(), timeout=30).runs) == []  # nothing was created
-    finally:
-        running.stop(grace_s=5)
 
 
 def test_the_model_server_s_own_model_and_style_are_accepted(
     tmp_path: Path, model_server: RunningServer
 ) -> None:
-    running = coordinator(tmp_path, model_server=model_server.address)
-    try:
-        with CoordinatorClient(running.address) as client:
-            config = {"mutation": {"model": "tiny", "style": "rewrite", "sampling": {"max_new_tokens": 8}},
-                      "loop": {**LOOP, "max_evaluations": 4}}  # fmt: skip
-            run = client.create_run([seed_source("square")], config=config, paused=True)
-            assert run.status == "CREATED"
-    finally:
-        running.stop(grace_s=5)
+    with (
+        coordinator(tmp_path, model_server=model_server.address) as running,
+        CoordinatorClient(running.address) as client,
+    ):
+        config = {"mutation": {"model": "tiny", "style": "rewrite", "sampling": {"max_new_tokens": 8}},
+                  "loop": {**LOOP, "max_evaluations": 4}}  # fmt: skip
+        run = client.create_run([seed_source("square")], config=config, paused=True)
+        assert run.status == "CREATED"
 
 
 def test_an_embedded_run_refuses_fine_tuning_rounds(tmp_path: Path) -> None:
@@ -129,16 +130,15 @@ def test_an_embedded_run_refuses_fine_tuning_rounds(tmp_path: Path) -> None:
 def test_an_llm_run_s_style_and_token_limit_reach_the_model_server(
     tmp_path: Path, model_server: RunningServer
 ) -> None:
-    running = coordinator(tmp_path, model_server=model_server.address)
-    try:
-        with CoordinatorClient(running.address) as client:
-            config = {"mutation": {"style": "diff", "sampling": {"max_new_tokens": 6, "temperature": 0.0}},
-                      "loop": {"batch_size": 4, "pipeline_depth": 1, "max_evaluations": None,
-                               "max_mutations": 4}}  # fmt: skip
-            run = client.create_run([seed_source("square")], config=config)
-            list(client.watch_run(run.run_id))
-    finally:
-        running.stop(grace_s=5)
+    with (
+        coordinator(tmp_path, model_server=model_server.address) as running,
+        CoordinatorClient(running.address) as client,
+    ):
+        config = {"mutation": {"style": "diff", "sampling": {"max_new_tokens": 6, "temperature": 0.0}},
+                  "loop": {"batch_size": 4, "pipeline_depth": 1, "max_evaluations": None,
+                           "max_mutations": 4}}  # fmt: skip
+        run = client.create_run([seed_source("square")], config=config)
+        list(client.watch_run(run.run_id))
     with SQLiteStore(tmp_path / "coordinator.sqlite") as store:
         mutations = store.mutations(run.run_id)
     assert len(mutations) == 4
@@ -146,13 +146,9 @@ def test_an_llm_run_s_style_and_token_limit_reach_the_model_server(
 
 
 def test_a_run_s_archive_cells_are_its_own(tmp_path: Path) -> None:
-    running = coordinator(tmp_path)
-    try:
-        with CoordinatorClient(running.address) as client:
-            config = {"mutation": {"operator": "gp"}, "archive": {"dims": [2, 2, 2]}, "loop": LOOP}
-            run = client.create_run([seed_source("square"), seed_source("radial")], config=config)
-            list(client.watch_run(run.run_id))
-            cells = [e.cell for e in client.get_archive(run.run_id)]
-    finally:
-        running.stop(grace_s=5)
+    with coordinator(tmp_path) as running, CoordinatorClient(running.address) as client:
+        config = {"mutation": {"operator": "gp"}, "archive": {"dims": [2, 2, 2]}, "loop": LOOP}
+        run = client.create_run([seed_source("square"), seed_source("radial")], config=config)
+        list(client.watch_run(run.run_id))
+        cells = [e.cell for e in client.get_archive(run.run_id)]
     assert cells and all(0 <= cell < 8 for cell in cells)
