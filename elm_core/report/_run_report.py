@@ -271,20 +271,32 @@ def _walker_card(rank: int, elite: EliteRecord, individual: IndividualRecord, se
         f'<article class="card"><h3>#{rank} · individual {elite.individual_id}</h3>'
         f"{_animation(individual, settings)}"
         f"<table>{rows}<tr><th>cell</th><td>{elite.cell}</td></tr></table>"
-        f"<details><summary>program</summary>{_code(individual.source)}</details></article>"
+        f"<details><summary>program</summary>{code_html(individual.source)}</details></article>"
     )
 
 
 def _animation(individual: IndividualRecord, settings: RunSpec) -> str:
     """The walker re-simulated as an inline GIF, or a note saying why there is none."""
     try:
-        walker = Walker.from_dict(json.loads(individual.walker_json or "null"))
-        terrain = settings.evaluation.terrain_model
-        film = record(walker, settings.evaluation.sim, terrain)
-    except (ElmError, json.JSONDecodeError) as e:
+        gif = walker_gif(individual.walker_json, settings)
+    except ElmError as e:
         return _note(f"No animation: {e}")
+    data = base64.b64encode(gif).decode("ascii")
+    w, h = REPORT_GIF_SIZE
+    alt = f"individual {individual.individual_id} walking"
+    return f'<img src="data:image/gif;base64,{data}" width="{w}" height="{h}" alt="{alt}">'
+
+
+def walker_gif(walker_json: str | None, settings: RunSpec) -> bytes:
+    """A stored walker re-simulated in the run's world, as GIF bytes; an ElmError says why there is none."""
+    try:
+        walker = Walker.from_dict(json.loads(walker_json or "null"))
+    except json.JSONDecodeError as e:
+        raise InvalidRequestError(f"the stored walker is not JSON: {e}") from e
+    terrain = settings.evaluation.terrain_model
+    film = record(walker, settings.evaluation.sim, terrain)
     if not film.result.ok:
-        return _note(f"No animation: the simulation ended {film.result.status.value}: {film.result.message}")
+        raise InvalidRequestError(f"the simulation ended {film.result.status.value}: {film.result.message}")
     step = max(1, math.ceil(len(film.frames) / _GIF_FRAMES))
     with tempfile.TemporaryDirectory() as tmp:
         gif = render_gif(
@@ -295,13 +307,10 @@ def _animation(individual: IndividualRecord, settings: RunSpec) -> str:
             frame_duration_ms=film.frame_duration_ms * step,
             size=REPORT_GIF_SIZE,
         )
-        data = base64.b64encode(gif.read_bytes()).decode("ascii")
-    w, h = REPORT_GIF_SIZE
-    alt = f"individual {individual.individual_id} walking"
-    return f'<img src="data:image/gif;base64,{data}" width="{w}" height="{h}" alt="{alt}">'
+        return gif.read_bytes()
 
 
-def _code(source: str) -> str:
+def code_html(source: str) -> str:
     return f"<pre><code>{html.escape(source)}</code></pre>"
 
 
@@ -337,12 +346,13 @@ def _lineage_step(
         f"step {i}: individual {child.individual_id}, batch {child.batch}, fitness {_number(child.fitness)}"
     )
     asked = f'<p class="message">asked for: {html.escape(message)}</p>' if message else ""
-    body = _code(child.source) if parent is None else _diff(parent, child)
+    body = code_html(child.source) if parent is None else diff_html(parent, child)
     summary = f"<summary>{html.escape(title + delta)} · {kind}</summary>"
     return f'<details class="step"{" open" if last else ""}>{summary}{asked}{body}</details>'
 
 
-def _diff(parent: IndividualRecord, child: IndividualRecord) -> str:
+def diff_html(parent: IndividualRecord, child: IndividualRecord) -> str:
+    """The child's program as a unified diff against its parent's, escaped, one span a line."""
     old, new = parent.source.splitlines(), child.source.splitlines()
     names = f"individual {parent.individual_id}", f"individual {child.individual_id}"
     lines = list(difflib.unified_diff(old, new, *names, lineterm=""))

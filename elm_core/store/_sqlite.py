@@ -107,7 +107,8 @@ ORDER BY individual_id LIMIT ? OFFSET ?
 _SELECT_MUTATIONS = f"""
 SELECT {_MUTATION_COLUMNS} FROM mutations WHERE run_id = ? ORDER BY batch, seq LIMIT ? OFFSET ?
 """
-_SELECT_METRICS = f"SELECT {_METRICS_COLUMNS} FROM metrics WHERE run_id = ? ORDER BY batch"
+_SELECT_METRICS = f"SELECT {_METRICS_COLUMNS} FROM metrics WHERE run_id = ? AND batch > ? ORDER BY batch"
+_SELECT_MUTATION_OF_CHILD = f"SELECT {_MUTATION_COLUMNS} FROM mutations WHERE run_id = ? AND child_id = ?"
 _SELECT_OUTCOME_COUNTS = """
 SELECT mutation_outcome, COUNT(*) FROM mutations WHERE run_id = ? GROUP BY mutation_outcome
 ORDER BY mutation_outcome
@@ -266,8 +267,14 @@ class SQLiteStore:
         """Every mutation in commit order, read a page at a time."""
         return _paged(lambda offset: self.mutations(run_id, limit=page_size, offset=offset))
 
-    def metrics(self, run_id: str) -> list[MetricsRecord]:
-        return [_metrics(row) for row in self._read_run(run_id, _SELECT_METRICS, (run_id,))]
+    def metrics(self, run_id: str, *, after_batch: int = -1) -> list[MetricsRecord]:
+        """The metrics of every batch after `after_batch` (all of them by default), in batch order."""
+        return [_metrics(row) for row in self._read_run(run_id, _SELECT_METRICS, (run_id, after_batch))]
+
+    def mutation_of(self, run_id: str, child_id: int) -> MutationRecord | None:
+        """The mutation that produced individual `child_id`; None for a seed."""
+        rows = self._read_run(run_id, _SELECT_MUTATION_OF_CHILD, (run_id, child_id))
+        return _mutation(rows[0]) if rows else None
 
     def lineage(self, run_id: str, individual_id: int) -> list[IndividualRecord]:
         """The individual's ancestry: its seed first, the individual last."""

@@ -13,6 +13,7 @@ from rich.table import Table
 from elm_core.errors import ElmError
 from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
 from services.cli._common import console, fail
+from services.cli.dashboard import dashboard_command
 from services.cli.inputs import LoadedWalker, load_walkers, seed_walkers
 from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.remote import archive_command, runs_command, submit_command, watch_command
@@ -36,6 +37,7 @@ app.command("watch")(watch_command)
 app.command("runs")(runs_command)
 app.command("archive")(archive_command)
 app.command("certs")(certs_command)
+app.command("dashboard")(dashboard_command)
 
 SpecArg = Annotated[str, typer.Argument(help="A walker program (.py), a walker (.json), or a seed name.")]
 TerrainOpt = Annotated[str, typer.Option(help="flat, bumpy, left_wall, right_wall or tunnel.")]

@@ -56,7 +56,7 @@ def submit_command(
     """Create a run on a coordinator from seed programs (or add the seeds to the run named by --run)."""
     try:
         programs = seed_programs(tuple(seeds))
-        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
+        with CoordinatorClient(coordinator, credentials=credentials(token)) as client:
             existing = _existing(client, run)
             if existing is not None:
                 for program in programs:
@@ -84,7 +84,7 @@ def watch_command(
 ) -> None:
     """Follow a run's progress live until it ends (Ctrl-C leaves; the run goes on)."""
     try:
-        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
+        with CoordinatorClient(coordinator, credentials=credentials(token)) as client:
             status = _watch(client, run)
     except ElmError as e:
         raise fail(str(e)) from e
@@ -99,7 +99,7 @@ def runs_command(
 ) -> None:
     """List the coordinator's runs."""
     try:
-        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
+        with CoordinatorClient(coordinator, credentials=credentials(token)) as client:
             runs = client.list_runs()
     except ElmError as e:
         raise fail(str(e)) from e
@@ -126,7 +126,7 @@ def archive_command(
 ) -> None:
     """The run's archive, fittest first (or one individual's program with --show ID)."""
     try:
-        with CoordinatorClient(coordinator, credentials=_credentials(token)) as client:
+        with CoordinatorClient(coordinator, credentials=credentials(token)) as client:
             if show is not None:
                 individual = client.get_individual(run, show)
                 if as_json:
@@ -195,7 +195,7 @@ def _time(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
 
 
-def _credentials(token: str | None) -> Credentials:
+def credentials(token: str | None) -> Credentials:
     """TLS from the environment; the token from --token, else from the environment."""
     from_env = Credentials.from_env()
     return Credentials(from_env.tls, token or from_env.token)

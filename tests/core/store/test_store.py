@@ -308,6 +308,16 @@ def test_metrics_are_ordered_by_batch(store: SQLiteStore) -> None:
     for b in range(1, 6):
         store.commit_batch(batch_record(b, []))
     assert [m.batch for m in store.metrics(RUN)] == list(range(6))
+    assert [m.batch for m in store.metrics(RUN, after_batch=3)] == [4, 5]
+    assert store.metrics(RUN, after_batch=5) == []
+
+
+def test_the_mutation_that_made_a_child(store: SQLiteStore) -> None:
+    store.commit_batch(seeds_batch())
+    store.commit_batch(children_batch(1, 4, [2, 3]))  # 4 <- 2, 5 <- 3
+    made = store.mutation_of(RUN, 5)
+    assert made is not None and (made.parent_id, made.child_id, made.batch) == (3, 5, 1)
+    assert store.mutation_of(RUN, 2) is None  # a seed
 
 
 def test_counts_and_next_id(store: SQLiteStore) -> None:
