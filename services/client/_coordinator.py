@@ -65,6 +65,22 @@ class CoordinatorClient:
         request = pb.GetIndividualRequest(run_id=run_id, individual_id=individual_id)
         return self.caller.call(self.stub.GetIndividual, request)
 
+    def get_lineage(self, run_id: str, individual_id: int) -> list[pb.Individual]:
+        """The individual's ancestry: its seed first, the individual last, each with its mutation."""
+        request = pb.GetIndividualRequest(run_id=run_id, individual_id=individual_id)
+        return list(self.caller.call(self.stub.GetLineage, request).steps)
+
+    def get_metrics(self, run_id: str, *, after_batch: int = -1) -> list[pb.Progress]:
+        """The progress after each committed batch numbered above `after_batch` (all by default), in order."""
+        points: list[pb.Progress] = []
+        while True:
+            request = pb.GetMetricsRequest(run_id=run_id, after_batch=after_batch)
+            page = self.caller.call(self.stub.GetMetrics, request).points
+            if not page:
+                return points
+            points.extend(page)
+            after_batch = page[-1].batch
+
     def pause_run(self, run_id: str) -> pb.Run:
         return self.caller.call(self.stub.PauseRun, pb.RunRequest(run_id=run_id), deadline_s=60.0)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord
+from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, MutationRecord
 from protos.elm.v1 import coordinator_pb2 as pb
 from services.coordinator.runs import RunView
 
@@ -40,7 +40,8 @@ def elite_message(e: EliteRecord) -> pb.Elite:
     return pb.Elite(cell=e.cell, individual_id=e.individual_id, fitness=e.fitness, descriptors=e.descriptors)
 
 
-def individual_message(i: IndividualRecord) -> pb.Individual:
+def individual_message(i: IndividualRecord, mutation: MutationRecord | None = None) -> pb.Individual:
+    """The individual, with the mutation that produced it when given (a seed has none)."""
     message = pb.Individual(
         run_id=i.run_id, individual_id=i.individual_id, batch=i.batch, source=i.source, status=i.status,
         message=i.message, descriptors=i.descriptors or (), walker_json=i.walker_json or "",
@@ -51,4 +52,12 @@ def individual_message(i: IndividualRecord) -> pb.Individual:
         message.fitness = i.fitness
     if i.cell is not None:
         message.cell = i.cell
+    if mutation is not None:
+        message.mutation.CopyFrom(mutation_message(mutation))
     return message
+
+
+def mutation_message(m: MutationRecord) -> pb.Mutation:
+    return pb.Mutation(operator=m.operator, style=m.style, message=m.message, raw_output=m.raw_output,
+                       outcome=m.mutation_outcome, generated_tokens=m.generated_tokens,
+                       parent_id=m.parent_id)  # fmt: skip

@@ -52,7 +52,9 @@ class CoordinatorServerConfig:
 
 
 # What each API method needs: reading and watching runs takes a read token, the rest an admin token.
-READ_METHODS = frozenset({"GetRun", "ListRuns", "WatchRun", "GetArchive", "GetIndividual"})
+READ_METHODS = frozenset(
+    {"GetRun", "ListRuns", "WatchRun", "GetArchive", "GetIndividual", "GetLineage", "GetMetrics"}
+)
 
 
 def build_service(config: CoordinatorServerConfig) -> Service:

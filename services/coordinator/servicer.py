@@ -7,13 +7,16 @@ from collections.abc import Iterator
 
 import grpc
 
-from elm_core.errors import InvalidRequestError
+from elm_core.errors import InvalidRequestError, NotFoundError
+from elm_core.store import IndividualRecord
 from protos.elm.v1 import coordinator_pb2 as pb
 from protos.elm.v1 import coordinator_pb2_grpc
-from services.coordinator.convert import elite_message, individual_message, run_message
+from services.coordinator.convert import elite_message, individual_message, progress_message, run_message
 from services.coordinator.runs import RunManager
 
 MAX_PAGE = 1000
+MAX_METRICS_POINTS = 10_000  # per GetMetrics reply; a client pages on with the last batch it got
+MAX_INDIVIDUAL_ID = 2**63 - 1  # the store's ids are SQLite integers: a larger one names no individual
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
@@ -56,7 +59,19 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                                      total=len(elites))  # fmt: skip
 
     def GetIndividual(self, request: pb.GetIndividualRequest, context: grpc.ServicerContext) -> pb.Individual:
-        return individual_message(self.runs.store.individual(request.run_id, request.individual_id))
+        return self._with_mutation(self.runs.store.individual(request.run_id, _individual_id(request)))
+
+    def GetLineage(
+        self, request: pb.GetIndividualRequest, context: grpc.ServicerContext
+    ) -> pb.GetLineageResponse:
+        steps = self.runs.store.lineage(request.run_id, _individual_id(request))
+        return pb.GetLineageResponse(steps=[self._with_mutation(i) for i in steps])
+
+    def GetMetrics(
+        self, request: pb.GetMetricsRequest, context: grpc.ServicerContext
+    ) -> pb.GetMetricsResponse:
+        points = self.runs.store.metrics(request.run_id, after_batch=request.after_batch)
+        return pb.GetMetricsResponse(points=[progress_message(m) for m in points[:MAX_METRICS_POINTS]])
 
     def PauseRun(self, request: pb.RunRequest, context: grpc.ServicerContext) -> pb.Run:
         return run_message(self.runs.pause(request.run_id))
@@ -66,3 +81,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
 
     def StopRun(self, request: pb.RunRequest, context: grpc.ServicerContext) -> pb.Run:
         return run_message(self.runs.stop(request.run_id))
+
+    def _with_mutation(self, individual: IndividualRecord) -> pb.Individual:
+        """The individual's message, with the mutation that produced it (none for a seed)."""
+        mutation = self.runs.store.mutation_of(individual.run_id, individual.individual_id)
+        return individual_message(individual, mutation)
+
+
+def _individual_id(request: pb.GetIndividualRequest) -> int:
+    if request.individual_id > MAX_INDIVIDUAL_ID:
+        raise NotFoundError(f"individual {request.individual_id} not found in run {request.run_id!r}")
+    return request.individual_id

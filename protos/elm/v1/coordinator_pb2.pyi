@@ -183,7 +183,7 @@ class GetIndividualRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., individual_id: _Optional[int] = ...) -> None: ...
 
 class Individual(_message.Message):
-    __slots__ = ("run_id", "individual_id", "batch", "parent_id", "source", "status", "message", "fitness", "descriptors", "cell", "walker_json")
+    __slots__ = ("run_id", "individual_id", "batch", "parent_id", "source", "status", "message", "fitness", "descriptors", "cell", "walker_json", "mutation")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     INDIVIDUAL_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,7 @@ class Individual(_message.Message):
     DESCRIPTORS_FIELD_NUMBER: _ClassVar[int]
     CELL_FIELD_NUMBER: _ClassVar[int]
     WALKER_JSON_FIELD_NUMBER: _ClassVar[int]
+    MUTATION_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     individual_id: int
     batch: int
@@ -206,4 +207,43 @@ class Individual(_message.Message):
     descriptors: _containers.RepeatedScalarFieldContainer[float]
     cell: int
     walker_json: str
-    def __init__(self, run_id: _Optional[str] = ..., individual_id: _Optional[int] = ..., batch: _Optional[int] = ..., parent_id: _Optional[int] = ..., source: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., fitness: _Optional[float] = ..., descriptors: _Optional[_Iterable[float]] = ..., cell: _Optional[int] = ..., walker_json: _Optional[str] = ...) -> None: ...
+    mutation: Mutation
+    def __init__(self, run_id: _Optional[str] = ..., individual_id: _Optional[int] = ..., batch: _Optional[int] = ..., parent_id: _Optional[int] = ..., source: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., fitness: _Optional[float] = ..., descriptors: _Optional[_Iterable[float]] = ..., cell: _Optional[int] = ..., walker_json: _Optional[str] = ..., mutation: _Optional[_Union[Mutation, _Mapping]] = ...) -> None: ...
+
+class Mutation(_message.Message):
+    __slots__ = ("operator", "style", "message", "raw_output", "outcome", "generated_tokens", "parent_id")
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    STYLE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RAW_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    operator: str
+    style: str
+    message: str
+    raw_output: str
+    outcome: str
+    generated_tokens: int
+    parent_id: int
+    def __init__(self, operator: _Optional[str] = ..., style: _Optional[str] = ..., message: _Optional[str] = ..., raw_output: _Optional[str] = ..., outcome: _Optional[str] = ..., generated_tokens: _Optional[int] = ..., parent_id: _Optional[int] = ...) -> None: ...
+
+class GetLineageResponse(_message.Message):
+    __slots__ = ("steps",)
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[Individual]
+    def __init__(self, steps: _Optional[_Iterable[_Union[Individual, _Mapping]]] = ...) -> None: ...
+
+class GetMetricsRequest(_message.Message):
+    __slots__ = ("run_id", "after_batch")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_BATCH_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    after_batch: int
+    def __init__(self, run_id: _Optional[str] = ..., after_batch: _Optional[int] = ...) -> None: ...
+
+class GetMetricsResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[Progress]
+    def __init__(self, points: _Optional[_Iterable[_Union[Progress, _Mapping]]] = ...) -> None: ...

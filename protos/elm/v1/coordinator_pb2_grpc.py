@@ -69,6 +69,16 @@ class CoordinatorServiceStub:
                 request_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetIndividualRequest.SerializeToString,
                 response_deserializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.Individual.FromString,
                 _registered_method=True)
+        self.GetLineage = channel.unary_unary(
+                '/elm.v1.CoordinatorService/GetLineage',
+                request_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetIndividualRequest.SerializeToString,
+                response_deserializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetLineageResponse.FromString,
+                _registered_method=True)
+        self.GetMetrics = channel.unary_unary(
+                '/elm.v1.CoordinatorService/GetMetrics',
+                request_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetMetricsRequest.SerializeToString,
+                response_deserializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetMetricsResponse.FromString,
+                _registered_method=True)
         self.PauseRun = channel.unary_unary(
                 '/elm.v1.CoordinatorService/PauseRun',
                 request_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.RunRequest.SerializeToString,
@@ -131,7 +141,22 @@ class CoordinatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetIndividual(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One individual, with the mutation that produced it (none for a seed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLineage(self, request, context):
+        """The individual's ancestry: its seed first, the individual last, each with its mutation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMetrics(self, request, context):
+        """The run's progress after each committed batch later than `after_batch` (-1: all), in batch order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -191,6 +216,16 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.GetIndividual,
                     request_deserializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetIndividualRequest.FromString,
                     response_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.Individual.SerializeToString,
+            ),
+            'GetLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLineage,
+                    request_deserializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetIndividualRequest.FromString,
+                    response_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetLineageResponse.SerializeToString,
+            ),
+            'GetMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetrics,
+                    request_deserializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetMetricsRequest.FromString,
+                    response_serializer=protos_dot_elm_dot_v1_dot_coordinator__pb2.GetMetricsResponse.SerializeToString,
             ),
             'PauseRun': grpc.unary_unary_rpc_method_handler(
                     servicer.PauseRun,
@@ -397,6 +432,60 @@ class CoordinatorService:
             '/elm.v1.CoordinatorService/GetIndividual',
             protos_dot_elm_dot_v1_dot_coordinator__pb2.GetIndividualRequest.SerializeToString,
             protos_dot_elm_dot_v1_dot_coordinator__pb2.Individual.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elm.v1.CoordinatorService/GetLineage',
+            protos_dot_elm_dot_v1_dot_coordinator__pb2.GetIndividualRequest.SerializeToString,
+            protos_dot_elm_dot_v1_dot_coordinator__pb2.GetLineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elm.v1.CoordinatorService/GetMetrics',
+            protos_dot_elm_dot_v1_dot_coordinator__pb2.GetMetricsRequest.SerializeToString,
+            protos_dot_elm_dot_v1_dot_coordinator__pb2.GetMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,
