@@ -73,6 +73,12 @@ def run_command(
     fallback_gp: Annotated[
         bool, typer.Option(help="If the model cannot be had, say why and use the GP operator.")
     ] = True,
+    dashboard: Annotated[
+        bool, typer.Option(help="Serve the live dashboard of this run on 127.0.0.1 while it runs.")
+    ] = False,
+    dashboard_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The dashboard's port (0: any free one).")
+    ] = 8080,
 ) -> None:
     """Run ELM on Sodarace in this process tree: MAP-Elites, sandboxed evaluation, the model in-process."""
     try:
@@ -89,7 +95,7 @@ def run_command(
             settings = _with_model(settings, fallback_gp)
             run_dir = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
             create_run(run_dir, settings)
-        _execute(run_dir)
+        _execute(run_dir, dashboard_port if dashboard else None)
     except ElmError as e:
         raise fail(str(e)) from e
 
@@ -171,7 +177,7 @@ def _with_model(settings: RunSpec, fallback_gp: bool) -> RunSpec:
         return settings.replace_in("mutation", operator="gp")
 
 
-def _execute(run_dir: Path) -> None:
+def _execute(run_dir: Path, dashboard_port: int | None) -> None:
     settings = load_config(run_dir)
     loop = settings.loop
     mutation = settings.mutation
@@ -195,6 +201,8 @@ def _execute(run_dir: Path) -> None:
         )
         try:
             with contextlib.ExitStack() as stack:
+                if dashboard_port is not None:
+                    _serve_dashboard(run_dir, dashboard_port, stack)
                 evaluator = _evaluator(settings, stack)
                 outcome = execute_run(run_dir, evaluator=evaluator, on_batch=show, on_start=loops.append)
         finally:
@@ -207,6 +215,18 @@ def _execute(run_dir: Path) -> None:
     if outcome.status is RunStatus.PAUSED:
         console.print(f"paused; continue with: elm run --resume {run_dir}")
     console.print(f"report: {outcome.report}")
+
+
+def _serve_dashboard(run_dir: Path, port: int, stack: contextlib.ExitStack) -> None:
+    """The run's live dashboard on 127.0.0.1 for as long as the run goes on."""
+    from services.dashboard import DashboardThread, StoreSource, create_app
+
+    source = StoreSource(run_dir)
+    stack.callback(source.close)
+    app = create_app(source, source_name=f"run {run_dir}")
+    server = stack.enter_context(DashboardThread(app, port=port))
+    console.print(f"dashboard: {server.url}/runs/{source.runs()[0].run_id} (it stops with the run; "
+                  f"`elm dashboard --store {run_dir}` shows it again)")  # fmt: skip
 
 
 def _evaluator(settings: RunSpec, stack: contextlib.ExitStack) -> InRunWorld | None:

@@ -166,8 +166,9 @@ class CoordinatorSource:
 def _run_record(run: pb.Run) -> RunRecord:
     spec = _decoded_spec(run.config_json)
     return RunRecord(run_id=run.run_id, name=run.name, config_json=run.config_json,
-                     status=RunStatus(run.status), rng_seed=spec.rng_seed, evaluations=run.evaluations, batches=run.batches,
-                     rng_state_json="", created_at=run.created_at, updated_at=run.updated_at)  # fmt: skip
+                     status=RunStatus(run.status), rng_seed=spec.rng_seed, evaluations=run.evaluations,
+                     batches=run.batches, rng_state_json="", created_at=run.created_at,
+                     updated_at=run.updated_at)  # fmt: skip
 
 
 def _metrics_record(run_id: str, p: pb.Progress) -> MetricsRecord:
