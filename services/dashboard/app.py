@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from grpc import StatusCode
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -38,6 +39,7 @@ from elm_core.errors import (
     StateError,
 )
 from elm_core.report import walker_gif
+from services.common import RemoteError
 from services.dashboard import pages
 from services.dashboard.sources import CONTROLS, RunSource
 from services.dashboard.state import run_state, runs_state
@@ -239,6 +241,9 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 
 def _status_of(error: ElmError) -> int:
+    refused = (StatusCode.PERMISSION_DENIED, StatusCode.UNAUTHENTICATED)
+    if isinstance(error, RemoteError) and error.code in refused:
+        return 403  # the coordinator refused the dashboard's token (pausing needs an admin token)
     statuses = {NotFoundError: 404, InvalidRequestError: 400, ConfigError: 400, InvalidWalkerError: 400,
                 StateError: 409}  # fmt: skip
     return next((code for kind, code in statuses.items() if isinstance(error, kind)), 503)  # 503: no answer

@@ -177,6 +177,7 @@ def _metrics_record(run_id: str, p: pb.Progress) -> MetricsRecord:
         qd_score=p.qd_score, max_fitness=p.max_fitness if p.HasField("max_fitness") else None,
         applied_fraction=p.applied_fraction, ran_fraction=p.ran_fraction,
         inserted_fraction=p.inserted_fraction, evaluations_per_s=p.evaluations_per_s, elapsed_s=p.elapsed_s,
+        created_at=0.0,
     )  # fmt: skip
 
 
