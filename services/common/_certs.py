@@ -2,7 +2,11 @@
 
 One directory per party, holding only what that party may see: `ca.pem`, its `<party>.pem` and
 `<party>.key`; the coordinator's also holds `tokens.json` (token digests), the client's the tokens themselves
-(`admin.token`, `read.token`). The authority's key is not kept: running it again makes a new authority.
+(`admin.token`, `read.token`), the dashboard's an admin token of its own (`admin.token`: its pause, resume and
+stop buttons need the admin role; named `dashboard` in `tokens.json`, so the coordinator's log tells its calls
+apart and the token can be revoked alone). The dashboard's certificate is a client's: no service but the
+coordinator (which admits any certificate of the authority, then asks for a token) accepts it. The
+authority's key is not kept: running it again makes a new authority.
 For compose and tests; a cluster takes its certificates from cert-manager (docs/deploy-kubernetes.md).
 """
 
@@ -23,14 +27,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.common._security import ADMIN, READ, token_digest
 
-PARTIES = ("coordinator", "evaluator", "model-server", "trainer", "client")
+PARTIES = ("coordinator", "evaluator", "model-server", "trainer", "client", "dashboard")
 TOKENS_FILE = "tokens.json"
 _LOOPBACK_IPS = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
 def write_certificates(out: Path, *, hosts: Sequence[str] = (), days: int = 825) -> None:
     """A new authority and a certificate for each party in `out/<party>/`, valid for the party's name,
-    localhost, the loopback addresses and `hosts`; plus an admin and a read token."""
+    localhost, the loopback addresses and `hosts`; plus an admin and a read token for the client, and an
+    admin token for the dashboard."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "elm local certificate authority")])
     ca = (
@@ -76,6 +81,9 @@ def write_certificates(out: Path, *, hosts: Sequence[str] = (), days: int = 825)
     for role, token in tokens.items():
         _write(out / "client" / f"{role}.token", (token + "\n").encode(), private=True)
     entries = [{"name": role, "role": role, "sha256": token_digest(token)} for role, token in tokens.items()]
+    dashboard = secrets.token_urlsafe(32)
+    _write(out / "dashboard" / f"{ADMIN}.token", (dashboard + "\n").encode(), private=True)
+    entries.append({"name": "dashboard", "role": ADMIN, "sha256": token_digest(dashboard)})
     _write(out / "coordinator" / TOKENS_FILE, (json.dumps({"tokens": entries}, indent=2) + "\n").encode())
 
 

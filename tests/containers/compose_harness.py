@@ -1,5 +1,6 @@
 """The compose stack under test: a project of its own (its own containers, networks and volumes), the
-coordinator published on a free loopback port, the tiny model (nothing to download)."""
+coordinator (and the dashboard, when a test starts it) published on free loopback ports, the tiny model
+(nothing to download)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def require_docker() -> None:
 class ComposeStack:
     project: str
     port: int = field(default_factory=free_port)
+    dashboard_port: int = field(default_factory=free_port)
     client_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="elm-client-")))
 
     @property
@@ -59,7 +61,8 @@ class ComposeStack:
         return f"127.0.0.1:{self.port}"
 
     def compose(self, *args: str, timeout: float = 600, input: str | None = None) -> str:
-        env = {**os.environ, "ELM_MODEL": "tiny", "ELM_COORDINATOR_PORT": str(self.port)}
+        env = {**os.environ, "ELM_MODEL": "tiny", "ELM_COORDINATOR_PORT": str(self.port),
+               "ELM_DASHBOARD_PORT": str(self.dashboard_port)}  # fmt: skip
         command = ["docker", "compose", "--project-name", self.project, *args]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                               input=input)  # fmt: skip
@@ -82,7 +85,8 @@ class ComposeStack:
         return CoordinatorClient(self.coordinator, credentials=self.credentials(role))
 
     def down(self) -> None:
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
+        # with every optional profile on, so that a dashboard a test started goes too
+        self.compose("--profile", "dashboard", "down", "--volumes", "--remove-orphans", "--timeout", "5")
 
     def containers(self, service: str) -> list[str]:
         return self.compose("ps", "--quiet", service).split()

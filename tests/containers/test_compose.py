@@ -12,6 +12,8 @@ import signal
 import socket
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -268,6 +270,61 @@ def test_an_evaluator_container_is_locked_down(stack: ComposeStack, host_listene
 
     doctor = stack.exec("evaluator", "elm", "sandbox", "--doctor")
     assert "seccomp" in doctor and "network_namespace" in doctor
+
+
+DASHBOARD_REACHES = """
+import socket
+from services.client import CoordinatorClient
+from services.common import Credentials
+def resolves(name):
+    try:
+        socket.getaddrinfo(name, 80)
+    except OSError:
+        return False
+    return True
+with CoordinatorClient("coordinator:50051", credentials=Credentials.from_env()) as client:
+    runs = [r.name for r in client.list_runs()]
+names = ("evaluator", "model-server", "trainer")
+print(json.dumps({"runs": runs, "resolves": {n: resolves(n) for n in names}}))
+"""
+
+
+def http_get(port: int, path: str, host: str | None = None) -> tuple[int, str]:
+    """A GET to this machine's loopback (never through a proxy), and the status and body it got."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host} if host else {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_the_dashboard_answers_on_loopback_and_is_locked_down(stack: ComposeStack) -> None:
+    # optional: its profile starts it next to the running stack
+    stack.compose("--profile", "dashboard", "up", "--detach", "--wait", "--wait-timeout", "300", "dashboard")
+    assert http_get(stack.dashboard_port, "/healthz") == (200, "ok")
+    # a page asked for under a name it was not given (DNS rebinding) is refused, although it binds 0.0.0.0
+    status, _ = http_get(stack.dashboard_port, "/healthz", host="attacker.example")
+    assert status >= 400
+
+    [container] = stack.containers("dashboard")
+    attrs = stack.inspect(container)
+    config = attrs["HostConfig"]
+    assert config["ReadonlyRootfs"] and config["CapDrop"] == ["ALL"] and config["Init"]
+    assert "no-new-privileges:true" in config["SecurityOpt"] and not config["Privileged"]
+    assert config["PortBindings"] == {
+        "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(stack.dashboard_port)}]
+    }
+    assert attrs["Config"]["User"] == "elm" and attrs["State"]["Health"]["Status"] == "healthy"
+    assert list(attrs["NetworkSettings"]["Networks"]) == [f"{stack.project}_dashboard"]
+    # its own certificate and its own admin token, nothing of another party's
+    held = sorted(stack.exec("dashboard", "find", "/certs", "-type", "f").split())
+    assert held == ["/certs/admin.token", "/certs/ca.pem", "/certs/dashboard.key", "/certs/dashboard.pem"]
+    # which open the coordinator's API, and only the coordinator is on its network
+    seen = stack.python("dashboard", DASHBOARD_REACHES)
+    assert isinstance(seen["runs"], list)  # type: ignore[index]
+    assert seen["resolves"] == {"evaluator": False, "model-server": False, "trainer": False}  # type: ignore[index]
 
 
 def test_a_killed_evaluator_is_restarted_and_the_run_loses_nothing(stack: ComposeStack) -> None:

@@ -1,8 +1,9 @@
 """The Kubernetes manifests (deploy/k8s), validated statically: no cluster can run on this project's machines.
 
-Every overlay is rendered with `kubectl kustomize`; every object is validated against the Kubernetes API
-schemas (the kubernetes-validate package bundles them, offline) of the oldest and newest versions we target;
-policy tests read the rendered objects the way Kubernetes would.
+Every overlay is rendered with `kubectl kustomize`, and so is the base and the dev overlay with the optional
+dashboard component added (as an overlay of one's own adds it); every object is validated against the
+Kubernetes API schemas (the kubernetes-validate package bundles them, offline) of the oldest and newest
+versions we target; policy tests read the rendered objects the way Kubernetes would.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import kubernetes_validate
@@ -28,26 +30,52 @@ from .policy import (
 )
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-OVERLAYS = ["base", "overlays/dev", "overlays/gpu", "overlays/gvisor"]
+DASHBOARD_COMPONENT = "components/dashboard"
+# `DIR+COMPONENT`: DIR with the component added, the way an overlay of one's own adds it
+WITH_DASHBOARD = [f"base+{DASHBOARD_COMPONENT}", f"overlays/dev+{DASHBOARD_COMPONENT}"]
+OVERLAYS = ["base", "overlays/dev", "overlays/gpu", "overlays/gvisor", *WITH_DASHBOARD]
 # 1.29: the oldest release we support (gRPC probes are GA since 1.27, sidecar-free); 1.37: the newest bundled
 VERSIONS = ["1.29.0", "1.37.0"]
 NAMESPACE = "elm"
 CLUSTER_SCOPED = {"Namespace", "RuntimeClass"}
 EVALUATOR = {"app.kubernetes.io/component": "evaluator"}
+DASHBOARD = {"app.kubernetes.io/component": "dashboard"}
 
 
-@functools.cache
-def render(overlay: str) -> tuple[dict, ...]:
+def kustomize(directory: Path) -> tuple[dict, ...]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         if os.environ.get("ELM_REQUIRE_KUBECTL") == "1":
             pytest.fail("ELM_REQUIRE_KUBECTL=1 but kubectl is not installed")
         pytest.skip("kubectl is not installed (it renders the kustomizations)")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(K8S / overlay)], capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return tuple(obj for obj in yaml.safe_load_all(done.stdout) if obj)
+
+
+def kustomize_overlay(resources: list[str], components: list[str], **fields: object) -> tuple[dict, ...]:
+    """Renders an overlay of one's own, written in a temporary directory: `resources` and `components` are
+    directories under deploy/k8s (kustomize takes only relative paths), `fields` more of its fields."""
+    with tempfile.TemporaryDirectory(prefix="elm-overlay-") as directory:
+        here = Path(directory)
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [os.path.relpath(K8S / r, here) for r in resources],
+            "components": [os.path.relpath(K8S / c, here) for c in components],
+            **fields,
+        }
+        (here / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        return kustomize(here)
+
+
+@functools.cache
+def render(overlay: str) -> tuple[dict, ...]:
+    """`overlay`: a directory under deploy/k8s, or `DIR+COMPONENT...` for DIR with those components added."""
+    directory, *components = overlay.split("+")
+    if components:
+        return kustomize_overlay([directory], components)
+    return kustomize(K8S / directory)
 
 
 def of_kind(objects: tuple[dict, ...], kind: str) -> list[dict]:
@@ -340,3 +368,149 @@ def test_gvisor_runs_the_evaluators_and_only_them_under_runsc() -> None:
     for obj, spec in workloads(list(objects)):
         is_evaluator = selects({"matchLabels": EVALUATOR}, pod_labels(obj))
         assert spec.get("runtimeClassName") == ("gvisor" if is_evaluator else None), obj["metadata"]["name"]
+
+
+# ---- the optional dashboard component -------------------------------------------------------------------
+
+with_dashboard = pytest.mark.parametrize("overlay", WITH_DASHBOARD)
+
+
+def dashboard(objects: tuple[dict, ...]) -> tuple[dict, dict, dict]:
+    """The dashboard's Deployment, its pod spec and its one container."""
+    deployment = named(objects, "Deployment", "dashboard")
+    spec = deployment["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    return deployment, spec, container
+
+
+def argument(container: dict, flag: str) -> str:
+    args = container["args"]
+    return args[args.index(flag) + 1]
+
+
+@pytest.mark.parametrize("overlay", ["base", "overlays/dev", "overlays/gpu", "overlays/gvisor"])
+def test_the_dashboard_is_optional(overlay: str) -> None:
+    for obj in render(overlay):
+        assert "dashboard" not in obj["metadata"]["name"], obj["metadata"]["name"]
+
+
+@with_dashboard
+def test_the_dashboard_is_locked_down(overlay: str) -> None:
+    objects = render(overlay)
+    deployment, spec, c = dashboard(objects)
+    assert selects(deployment["spec"]["selector"], pod_labels(deployment)) and selects(
+        {"matchLabels": DASHBOARD}, pod_labels(deployment)
+    )
+    assert deployment["metadata"]["namespace"] == NAMESPACE
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/part-of"] == "elm"
+    assert spec["automountServiceAccountToken"] is False and spec["enableServiceLinks"] is False
+    pod = spec["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == pod["runAsGroup"] == 10001
+    assert pod["seccompProfile"]["type"] == "RuntimeDefault"
+    ctx = c["securityContext"]
+    assert ctx["readOnlyRootFilesystem"] is True and ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert not spec.get("hostNetwork") and not any(p.get("hostPort") for p in c["ports"])
+    limits, requests = c["resources"]["limits"], c["resources"]["requests"]
+    assert memory_gi(limits["memory"]) <= 1 and cpu(limits["cpu"]) <= 1
+    assert {"cpu", "memory"} <= set(requests)
+    scratch = {m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp"}
+    [volume] = [v for v in spec["volumes"] if v["name"] in scratch]
+    assert volume["emptyDir"]["medium"] == "Memory" and volume["emptyDir"]["sizeLimit"]
+    # the image is the coordinator's, as the base names it
+    coordinator = named(objects, "StatefulSet", "coordinator")["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == coordinator["image"]
+
+
+@with_dashboard
+def test_the_dashboard_serves_http_with_probes_on_healthz(overlay: str) -> None:
+    _, _, c = dashboard(render(overlay))
+    assert c["args"][0] == "dashboard"
+    [port] = c["ports"]
+    assert port == {"name": "http", "containerPort": int(argument(c, "--port"))}
+    assert argument(c, "--host") == "0.0.0.0"  # the kubelet's probes come to the pod's address
+    for probe in ("readinessProbe", "livenessProbe"):
+        get = c[probe]["httpGet"]
+        assert get["path"] == "/healthz" and get["port"] in ("http", port["containerPort"]), probe
+        # the dashboard checks the Host header; a probe sends the pod's address unless told otherwise
+        assert {"name": "Host", "value": "localhost"} in get["httpHeaders"], probe
+        assert "scheme" not in get or get["scheme"] == "HTTP"
+
+
+@with_dashboard
+def test_the_dashboard_calls_the_coordinator_with_its_own_certificate_and_token(overlay: str) -> None:
+    objects = render(overlay)
+    _, spec, c = dashboard(objects)
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["ELM_TLS_NAME"] == "dashboard"
+    [certs] = [m for m in c["volumeMounts"] if m["mountPath"] == env["ELM_TLS_DIR"]]
+    [secret] = [v["secret"] for v in spec["volumes"] if v["name"] == certs["name"]]
+    assert certs["readOnly"] and secret["secretName"] == "elm-tls-dashboard"
+    assert {i["key"]: i["path"] for i in secret["items"]} == {
+        "ca.crt": "ca.pem", "tls.crt": "dashboard.pem", "tls.key": "dashboard.key"
+    }  # fmt: skip
+    # the token from a file of its own Secret, never in the environment
+    assert "ELM_TOKEN" not in env and not any("valueFrom" in e for e in c["env"])
+    token_file = Path(env["ELM_TOKEN_FILE"])
+    [tokens] = [m for m in c["volumeMounts"] if Path(m["mountPath"]) == token_file.parent]
+    [secret] = [v["secret"] for v in spec["volumes"] if v["name"] == tokens["name"]]
+    assert tokens["readOnly"] and secret["secretName"] == "elm-dashboard-token"
+    assert {i["key"]: i["path"] for i in secret["items"]} == {"admin.token": token_file.name}
+    for volume in spec["volumes"]:
+        if "secret" in volume:
+            assert volume["secret"]["defaultMode"] & 0o007 == 0, volume["name"]  # not world-readable
+    # the coordinator's address is its Service, whose port reaches the coordinator's API
+    host, port = argument(c, "--coordinator").rsplit(":", 1)
+    service = named(objects, "Service", host)
+    coordinator = named(objects, "StatefulSet", "coordinator")
+    assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels(coordinator))
+    [target] = [p["targetPort"] for p in service["spec"]["ports"] if p["port"] == int(port)]
+    ports = coordinator["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert any(p["name"] == target and p["containerPort"] == 50051 for p in ports)
+
+
+@with_dashboard
+def test_the_dashboard_service_is_cluster_internal(overlay: str) -> None:
+    objects = render(overlay)
+    deployment, _, c = dashboard(objects)
+    service = named(objects, "Service", "dashboard")
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert "externalIPs" not in service["spec"] and "loadBalancerIP" not in service["spec"]
+    assert not any("nodePort" in p for p in service["spec"]["ports"])
+    assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels(deployment))
+    [port] = service["spec"]["ports"]
+    assert port["targetPort"] in {p["name"] for p in c["ports"]} | {p["containerPort"] for p in c["ports"]}
+    assert not of_kind(objects, "Ingress")
+
+
+@with_dashboard
+def test_the_dashboard_reaches_only_the_coordinator_and_nothing_reaches_it(overlay: str) -> None:
+    objects = render(overlay)
+    rules, e = policies(objects), endpoints(objects)
+    allowed = functools.partial(connection_allowed, rules)
+    me = e["dashboard"]
+    assert allowed(me, e["coordinator"], 50051)
+    assert allowed(me, e["kube-dns"], 53, "UDP") and allowed(me, e["kube-dns"], 53, "TCP")
+    for name, destination in e.items():
+        for port in (50051, 50052, 50053, 50061, 51051, 443, 80):
+            if (name, port) != ("coordinator", 50051):
+                assert not allowed(me, destination, port), (name, port)
+    # it has no login of its own: no pod, namespace or address reaches its port (port-forward connects
+    # inside the pod, and the kubelet's probes come from the node)
+    for name, source in e.items():
+        if name != "dashboard":
+            assert not allowed(source, me, 8080), name
+    # and adding it changed nothing else: clients still reach the coordinator, strangers still do not
+    assert allowed(e["client"], e["coordinator"], 50051)
+    assert not allowed(e["other-namespace"], e["coordinator"], 50051)
+    assert not allowed(e["other-namespace"], e["coordinator"], 8080)
+
+
+def test_an_overlays_image_setting_moves_the_dashboards_image_with_the_coordinators() -> None:
+    """What docs/deploy-kubernetes.md tells: the component in one's own overlay, the images set there."""
+    moved = {"name": "localhost:5000/elm-coordinator", "newName": "registry.internal/elm/elm-coordinator",
+             "newTag": "0.2.0"}  # fmt: skip
+    objects = kustomize_overlay(["overlays/dev"], [DASHBOARD_COMPONENT], images=[moved])
+    _, _, c = dashboard(objects)
+    coordinator = named(objects, "StatefulSet", "coordinator")["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == coordinator["image"] == "registry.internal/elm/elm-coordinator:0.2.0"

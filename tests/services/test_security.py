@@ -64,6 +64,10 @@ def token(certs: Path, role: str) -> str:
     return (certs / "client" / f"{role}.token").read_text().strip()
 
 
+def dashboard_token(certs: Path) -> str:
+    return (certs / "dashboard" / "admin.token").read_text().strip()
+
+
 @pytest.fixture(scope="module")
 def evaluator(certs: Path) -> Iterator[RunningServer]:
     running = serve_evaluator(EvaluatorServerConfig(workers=1), port=0, tls=identity(certs, "evaluator"))
@@ -106,12 +110,19 @@ def test_elm_certs_writes_each_party_only_its_own_keys(certs: Path) -> None:
     assert sorted(p.name for p in (certs / "client").iterdir()) == [
         "admin.token", "ca.pem", "client.key", "client.pem", "read.token"
     ]  # fmt: skip
+    assert sorted(p.name for p in (certs / "dashboard").iterdir()) == [
+        "admin.token", "ca.pem", "dashboard.key", "dashboard.pem"
+    ]  # fmt: skip
     assert not list(certs.rglob("ca.key"))  # the authority's key is not kept
     for private in [*certs.rglob("*.key"), *certs.rglob("*.token")]:
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
     digests = json.loads((certs / "coordinator" / "tokens.json").read_text())["tokens"]
     assert {d["role"] for d in digests} == {"admin", "read"}
-    assert token(certs, "admin") not in (certs / "coordinator" / "tokens.json").read_text()
+    # the dashboard's admin token is its own, named in the coordinator's log, revocable alone
+    assert {d["name"]: d["role"] for d in digests}["dashboard"] == "admin"
+    assert len({d["sha256"] for d in digests}) == len(digests) == 3
+    for held in (token(certs, "admin"), dashboard_token(certs)):
+        assert held not in (certs / "coordinator" / "tokens.json").read_text()
 
 
 @pytest.mark.parametrize("presented", [None, "not-a-token"], ids=["no-token", "wrong-token"])
@@ -230,5 +241,28 @@ def test_a_health_port_tells_probes_the_status_in_plaintext_and_nothing_else(cer
             stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
             stub.Evaluate(evaluator_pb2.EvaluateRequest(programs=[b"x = 1"]), timeout=10)
         assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        running.stop(grace_s=5)
+
+
+def test_the_dashboards_certificate_and_token_are_an_admins_on_the_coordinator_and_open_nothing_else(
+    coordinator: str, certs: Path, tmp_path: Path
+) -> None:
+    """What `elm dashboard` holds in compose and Kubernetes: its own certificate and admin token."""
+    dashboard = Credentials(identity(certs, "dashboard"), dashboard_token(certs))
+    with CoordinatorClient(coordinator, credentials=dashboard) as client:
+        run = client.create_run([seed_source("square")], config=GP, paused=True)
+        assert run.run_id in [r.run_id for r in client.list_runs()]
+        assert client.stop_run(run.run_id).status in ("STOPPING", "STOPPED")
+    # a client certificate: the backends, which trust only the coordinator's and clients', refuse it
+    config = TrainerServerConfig(
+        store_path=tmp_path / "store.sqlite", checkpoints_dir=tmp_path / "checkpoints"
+    )
+    running = serve_trainer(config, port=0, tls=identity(certs, "trainer"))
+    try:
+        with TrainerClient(f"localhost:{running.port}", credentials=dashboard) as trainer:
+            with pytest.raises(RemoteError) as caught:
+                trainer.list_jobs()
+            assert caught.value.code is grpc.StatusCode.PERMISSION_DENIED
     finally:
         running.stop(grace_s=5)
