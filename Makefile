@@ -20,7 +20,9 @@ RUN_MINUTES ?= 8
 run: install
 	$(BIN)/elm run --minutes $(RUN_MINUTES) --budget 2000
 
+# The dashboard's browser tests use Debian's Chromium; the script installs it once where it can (root or sudo).
 test: install
+	deploy/scripts/install-browser.sh
 	$(BIN)/python -m pytest
 
 lint: install

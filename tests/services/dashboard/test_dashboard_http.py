@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -152,3 +155,18 @@ def test_only_this_machine_or_allowed_names_may_be_the_host(store_dashboard: tup
     assert fetch(f"{url}/healthz").text == "ok"
     assert fetch(f"{url}/healthz", headers={"Host": "attacker.example"}).status == 400  # DNS rebinding
     assert fetch(f"{url}/healthz", headers={"Host": "localhost"}).status == 200
+
+
+def test_elm_run_serves_its_dashboard_while_it_runs(tmp_path: Path) -> None:
+    elm = Path(sys.executable).parent / "elm"
+    command = [str(elm), "run", "--operator", "gp", "--budget", "400", "--batch-size", "4", "--sim-seconds",
+               "4", "--out", str(tmp_path / "run"), "--dashboard", "--dashboard-port", "0"]  # fmt: skip
+    env = os.environ | {"COLUMNS": "300"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as run:
+        assert run.stdout is not None
+        line = next(line for line in run.stdout if line.startswith("dashboard: "))
+        page = line.split()[1]
+        assert page.startswith("http://127.0.0.1:") and page.endswith("/runs/run")
+        state = fetch(page.replace("/runs/", "/api/runs/")).json()
+        assert state["run"]["run_id"] == "run" and state["run"]["operator"] == "gp"
+        assert run.wait(timeout=120) == 0
