@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 # The main job: an embedded ELM run on Sodarace with the real offline code model (pulled once, ~480 MB),
 # about 10 minutes on a 2-core laptop, ending with runs/<date-time>/report.html.
 RUN_MINUTES ?= 8
+RUN_FLAGS ?=
 run: install
-	$(BIN)/elm run --minutes $(RUN_MINUTES) --budget 2000
+	$(BIN)/elm run --minutes $(RUN_MINUTES) --budget 2000 $(RUN_FLAGS)
 
 # The dashboard's browser tests use Debian's Chromium; the script installs it once where it can (root or sudo).
 test: install

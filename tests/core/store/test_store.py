@@ -24,6 +24,7 @@ from elm_core.store import (
     SQLiteStore,
     export_run,
 )
+from elm_core.store._sqlite import _SELECT_OPERATOR_STATS
 
 RUN = "run-a"
 CONFIG = json.dumps({"batch_size": 4, "seed": 7})
@@ -441,3 +442,13 @@ def test_export_writes_flat_jsonl(store: SQLiteStore, tmp_path: Path) -> None:
         "mutations.jsonl",
         "run.json",
     ]
+
+
+def test_operator_tallies_read_only_their_index(store: SQLiteStore) -> None:
+    """The per-operator table must not scan the wide mutation rows (model output): a covering index serves it."""
+    with sqlite3.connect(store.path) as conn:
+        plan = " ".join(
+            row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {_SELECT_OPERATOR_STATS}", (RUN,))
+        )
+    conn.close()
+    assert "COVERING INDEX mutations_operator_tally" in plan
