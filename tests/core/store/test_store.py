@@ -445,7 +445,7 @@ def test_export_writes_flat_jsonl(store: SQLiteStore, tmp_path: Path) -> None:
 
 
 def test_operator_tallies_read_only_their_index(store: SQLiteStore) -> None:
-    """The per-operator table must not scan the wide mutation rows (model output): a covering index serves it."""
+    """The per-operator table must not scan the wide mutation rows (model output): an index serves it."""
     with sqlite3.connect(store.path) as conn:
         plan = " ".join(
             row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {_SELECT_OPERATOR_STATS}", (RUN,))
