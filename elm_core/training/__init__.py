@@ -8,6 +8,9 @@ the completions only, resumable from its checkpoints) and writes a checkpoint `l
 `measure_finetune_effect` compares its mutations with the base model's on the same parents.
 Stage 2 of the paper: `elite_programs` gathers the programs runs admitted to their maps (near their cells'
 best), `pretrain` trains a language model on them, and `evaluate_pretrained` samples it into a fresh map.
+Stage 3: `invent` conditions the stage-2 model on the terrain (a learned soft prompt per terrain) and
+fine-tunes it with reinforcement learning on the walkers' fitness; `evaluate_invention` compares it per
+terrain with the stage-2 model and dataset, and `TerrainSampler` samples walkers for a terrain.
 Importing this package does not import torch: the fine-tuning imports it when it starts.
 """
 
@@ -30,6 +33,25 @@ from elm_core.training._elite_programs import EliteProgram, elite_programs, shar
 from elm_core.training._examples import DEFAULT_MESSAGE, Example, completion_for, example_for
 from elm_core.training._export import MANIFEST_FILE, FinetuneResult
 from elm_core.training._finetune import StepReport, finetune, total_steps
+from elm_core.training._invent import (
+    INVENT_MANIFEST,
+    TERRAINS,
+    InventConfig,
+    InventResult,
+    IterationReport,
+    group_advantages,
+    invent,
+    read_invent_manifest,
+    rewards,
+)
+from elm_core.training._invent_eval import (
+    InventionEvaluation,
+    Scores,
+    TerrainSampler,
+    dataset_programs,
+    evaluate_invention,
+    write_invention_report,
+)
 from elm_core.training._pretrain import PROGRAMS_FILE, PretrainConfig, ProgramText, pretrain, split_programs
 from elm_core.training._pretrain_eval import (
     EVALUATION_SAMPLING,
@@ -48,47 +70,61 @@ from elm_core.training._tokenize import (
 )
 
 __all__ = [
+    "ChildEffect",
     "DATASET_DIR",
     "DATASET_MANIFEST_FILE",
     "DEFAULT_MESSAGE",
     "DEFAULT_STYLE",
-    "EVALUATION_SAMPLING",
-    "IGNORE_INDEX",
-    "MANIFEST_FILE",
-    "PROGRAMS_FILE",
-    "STATE_DIR",
-    "TRAIN_FILE",
-    "VALIDATION_FILE",
-    "WALKER_START",
-    "ChildEffect",
     "Dataset",
     "DatasetConfig",
     "DatasetCounts",
+    "EVALUATION_SAMPLING",
     "EffectReport",
     "EliteProgram",
     "Example",
     "FinetuneMethod",
     "FinetuneResult",
+    "IGNORE_INDEX",
+    "INVENT_MANIFEST",
+    "InventConfig",
+    "InventResult",
+    "InventionEvaluation",
+    "IterationReport",
+    "MANIFEST_FILE",
     "ModelEffect",
+    "PROGRAMS_FILE",
     "PretrainConfig",
     "PretrainEvaluation",
     "ProgramText",
     "PromptCompletion",
+    "STATE_DIR",
+    "Scores",
     "StepReport",
+    "TERRAINS",
+    "TRAIN_FILE",
+    "TerrainSampler",
     "TokenizedExample",
     "TokenizedSet",
     "TrainConfig",
     "TrainingData",
+    "VALIDATION_FILE",
+    "WALKER_START",
     "build_dataset",
     "completion_for",
-    "example_for",
     "dataset_for_run",
+    "dataset_programs",
     "elite_programs",
+    "evaluate_invention",
     "evaluate_pretrained",
+    "example_for",
     "finetune",
+    "group_advantages",
+    "invent",
     "measure_finetune_effect",
     "pretrain",
     "read_examples",
+    "read_invent_manifest",
+    "rewards",
     "shared_archive_config",
     "split_programs",
     "tokenize_example",
@@ -96,4 +132,5 @@ __all__ = [
     "total_steps",
     "training_data",
     "write_dataset",
+    "write_invention_report",
 ]

@@ -36,7 +36,7 @@ class TrainProgress:
     train_s: float = 0.0  # seconds spent in training steps
 
 
-def save_state(out_dir: Path, model: Any, optimizer: Any, progress: TrainProgress, belongs_to: Any) -> None:
+def save_state(out_dir: Path, model: Any, optimizer: Any, progress: Any, belongs_to: Any) -> None:
     """Saves the state at `progress.step` (once per step) and removes older ones."""
     import torch
 
@@ -56,9 +56,12 @@ def save_state(out_dir: Path, model: Any, optimizer: Any, progress: TrainProgres
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def load_state(out_dir: Path, model: Any, optimizer: Any, belongs_to: Any) -> TrainProgress | None:
-    """Restores the latest saved state into `model` and `optimizer`; None when there is none. A state of
-    another config or dataset is a StateError: resuming it would mix two trainings."""
+def load_state(
+    out_dir: Path, model: Any, optimizer: Any, belongs_to: Any, *, progress_type: type[Any] = TrainProgress
+) -> Any:
+    """Restores the latest saved state into `model` and `optimizer` and returns its progress (a
+    `progress_type`); None when there is none. A state of another config or dataset is a StateError:
+    resuming it would mix two trainings."""
     import torch
 
     saved = sorted((out_dir / STATE_DIR).glob(f"{_PREFIX}*"))
@@ -74,7 +77,7 @@ def load_state(out_dir: Path, model: Any, optimizer: Any, belongs_to: Any) -> Tr
     _load_trainable(model, tensors["trainable"])
     optimizer.load_state_dict(tensors["optimizer"])
     _set_rng(tensors["rng"])
-    return TrainProgress(**meta["progress"])
+    return progress_type(**meta["progress"])
 
 
 def remove_state(out_dir: Path) -> None:
