@@ -15,6 +15,7 @@ from elm_core.sodarace import SEED_NAMES, SimConfig, Terrain, simulate
 from services.cli._common import console, fail
 from services.cli.dashboard import dashboard_command
 from services.cli.inputs import LoadedWalker, load_walkers, seed_walkers
+from services.cli.invent import bench_invent_command, invent_command, sample_command
 from services.cli.models import bench_bugfix_command, model_app, mutate_command
 from services.cli.remote import archive_command, runs_command, submit_command, watch_command
 from services.cli.runs import report_command, run_command
@@ -28,6 +29,9 @@ app.add_typer(model_app, name="model")
 app.command("mutate")(mutate_command)
 bench_app.command("bugfix")(bench_bugfix_command)
 bench_app.command("finetune-effect")(finetune_effect_command)
+bench_app.command("invent")(bench_invent_command)
+train_app.command("invent")(invent_command)
+app.command("sample")(sample_command)
 app.command("run")(run_command)
 app.command("report")(report_command)
 app.add_typer(serve_app, name="serve")

@@ -71,3 +71,36 @@ def test_the_effect_of_a_finetuning_side_by_side(run_dir: Path, tmp_path: Path, 
     report = json.loads(invoke(bench, *common, "--json"))
     assert report["base"]["model"] == "tiny" and report["finetuned"]["model"] == str(checkpoint)
     assert report["base"]["counts"]["mutations"] == report["finetuned"]["counts"]["mutations"] == 3
+
+
+def test_stage_three_from_a_pretrained_model_to_samples_and_the_evaluation(
+    run_dir: Path, tmp_path: Path, model_cache: Path
+) -> None:
+    """The paper's pipeline as a user runs it: stage 2 from a run, stage 3 on it, then sampling and the
+    per-terrain evaluation with its report."""
+    stage2, stage3 = tmp_path / "stage2", tmp_path / "stage3"
+    invoke(app, "train", "pretrain", "--runs", run_dir, *QUICK, "--from-scratch", "--samples", "1",
+           "--max-new-tokens", "8", "--workers", "1", "--out", stage2, "--json")  # fmt: skip
+    settings = ["--terrains", "flat,tunnel", "--iterations", "2", "--samples-per-iteration", "4",
+                "--max-new-tokens", "16", "--micro-batch", "2", "--sim-seconds", "2", "--workers", "1",
+                "--threads", "1"]  # fmt: skip
+    printed = invoke(app, "train", "invent", "--model", stage2, "--out", stage3, *settings)
+    assert "reward per terrain" in printed and "checkpoint:" in printed
+
+    sampled = json.loads(invoke(app, "sample", "--model", stage3, "--terrain", "tunnel", "--n", "2",
+                                "--max-new-tokens", "8", "--threads", "1", "--json"))  # fmt: skip
+    assert sampled["terrain"] == "tunnel" and len(sampled["programs"]) == 2
+    assert all(p.startswith("def make_walker():\n") for p in sampled["programs"])
+
+    report = tmp_path / "stage3.html"
+    evaluation = json.loads(invoke(app, "bench", "invent", "--model", stage3, "--n", "2", "--workers", "1",
+                                   "--threads", "1", "--report", report, "--json"))  # fmt: skip
+    assert evaluation["terrains"] == ["flat", "tunnel"]
+    assert set(evaluation["dataset"]["tunnel"]) == {"best", "mean", "walked"}
+    assert "Does the conditioning matter?" in report.read_text()
+
+    refused = runner.invoke(app, ["train", "invent", "--model", str(stage2), "--out", str(tmp_path / "x"),
+                                  "--terrains", "flat,moon"])  # fmt: skip
+    assert refused.exit_code == 2 and "unknown terrain 'moon'" in refused.output
+    unconditioned = runner.invoke(app, ["sample", "--model", str(stage2), "--terrain", "flat", "--n", "1"])
+    assert unconditioned.exit_code == 2 and "not conditioned on terrains" in unconditioned.output
