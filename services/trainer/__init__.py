@@ -1,4 +1,4 @@
-"""The trainer service: jobs that turn a run's mutation log into training data (and, next, checkpoints).
+"""The trainer service: training jobs (a run's fine-tuning dataset, fine-tuning, stage-3 invention).
 
 `serve(TrainerServerConfig(...), port=0)` starts it over the coordinator's store with health, reflection
 and metrics. Jobs are queued in the store and run one at a time; their kinds are registered in

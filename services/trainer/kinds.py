@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +20,17 @@ from elm_core.errors import ConfigError, ElmError
 from elm_core.store import JobRecord, SQLiteStore
 from elm_core.training import (
     DatasetConfig,
+    InventConfig,
+    IterationReport,
     StepReport,
     TrainConfig,
     build_dataset,
     dataset_for_run,
     finetune,
+    invent,
     write_dataset,
 )
+from services.trainer.checkpoints import MANIFEST_FILE
 
 Config = TypeVar("Config")
 
@@ -130,7 +136,49 @@ def _finetune(context: JobContext, settings: FinetuneSettings) -> dict[str, floa
     return result.metrics
 
 
+def _invent_settings(values: Mapping[str, Any]) -> InventConfig:
+    """InventConfig's settings; JSON names the terrains as a list (or a comma-separated string)."""
+    terrains = values.get("terrains")
+    if isinstance(terrains, list):
+        if not all(isinstance(name, str) for name in terrains):
+            raise ConfigError(f"terrains must be terrain names, got {terrains!r}")
+        values = {**values, "terrains": tuple(terrains)}
+    elif "terrains" in values and not isinstance(terrains, str):
+        raise ConfigError(f"terrains must be a list of terrain names, got {terrains!r}")
+    return config_parser(InventConfig)(values)
+
+
+def _invent(context: JobContext, config: InventConfig) -> dict[str, float]:
+    """Stage 3 on the job's model (a stage-2 checkpoint): terrain conditioning and RL. The job's directory
+    keeps the state of every finished iteration, so a re-queued job resumes from the last one; it ends as a
+    checkpoint with invent.json and a manifest.json for ListCheckpoints."""
+    (context.directory / MANIFEST_FILE).unlink(missing_ok=True)  # a run again rewrites the checkpoint
+    context.report(0.0, f"loading {context.job.model}")
+
+    def on_iteration(report: IterationReport) -> None:  # raises JobInterrupted once the trainer closes
+        rewards = ", ".join(f"{terrain} {reward:+.2f}" for terrain, reward in report.mean_reward.items())
+        message = f"iteration {report.iteration}/{report.iterations}: mean reward {rewards}"
+        context.report(0.02 + 0.96 * report.iteration / report.iterations, message)
+
+    result = invent(config, context.job.model, context.directory, on_iteration=on_iteration)
+    last = result.history[-1]["mean_reward"] if result.history else {}
+    metrics = {"iterations": float(result.iterations), "resumed_from": float(result.resumed_from)}
+    metrics |= {f"mean_reward_{terrain}": float(reward) for terrain, reward in last.items()}
+    _write_manifest(context, metrics)
+    return metrics
+
+
+def _write_manifest(context: JobContext, metrics: dict[str, float]) -> None:
+    """The manifest that lists the checkpoint in ListCheckpoints, written last and atomically."""
+    manifest = {"job_id": context.job.job_id, "run_id": context.job.run_id, "base_model": context.job.model,
+                "kind": "invent", "metrics": metrics, "created_at": time.time()}  # fmt: skip
+    partial = context.directory / f"{MANIFEST_FILE}.partial"
+    partial.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, context.directory / MANIFEST_FILE)
+
+
 KINDS: dict[str, JobKind[Any]] = {
     "dataset": JobKind(config_parser(DatasetConfig), _dataset),
     "finetune": JobKind(_finetune_settings, _finetune),
+    "invent": JobKind(_invent_settings, _invent),
 }
