@@ -64,6 +64,8 @@ class InventConfig:
     def __post_init__(self) -> None:
         if isinstance(self.terrains, str):
             object.__setattr__(self, "terrains", tuple(t for t in self.terrains.split(",") if t))
+        if not isinstance(self.terrains, tuple | list) or not all(isinstance(t, str) for t in self.terrains):
+            raise ConfigError(f"terrains must be terrain names, got {self.terrains!r}")
         object.__setattr__(self, "terrains", tuple(Terrain.named(t).kind.value for t in self.terrains))
         if not self.terrains or len(set(self.terrains)) != len(self.terrains):
             raise ConfigError(f"terrains: name each terrain once, at least one; got {list(self.terrains)}")
@@ -86,8 +88,19 @@ class InventConfig:
                 or value < 0
             ):
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not math.isfinite(self.failure_reward):
-            raise ConfigError(f"failure_reward must be finite, got {self.failure_reward!r}")
+        if (
+            isinstance(self.failure_reward, bool)
+            or not isinstance(self.failure_reward, int | float)
+            or not (math.isfinite(self.failure_reward))
+        ):
+            raise ConfigError(f"failure_reward must be a finite number, got {self.failure_reward!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        threads = self.threads
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ConfigError(f"threads must be an integer >= 1 (or unset: every core), got {threads!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
     @property
     def group_size(self) -> int:
@@ -137,6 +150,9 @@ def invent(
     config and the reward history). Run again on the same `out_dir`, it resumes from the last finished
     iteration. If `on_iteration` raises (to stop), that iteration is already saved."""
     out = Path(out_dir)
+    finished = _finished(out, config, str(stage2))
+    if finished is not None:
+        return finished
     trainer = _Trainer(config, str(stage2), out)
     resumed_from = trainer.progress.step
     with EvaluatorPool(workers=config.evaluator_workers) as pool:
@@ -146,6 +162,18 @@ def invent(
                 on_iteration(report)
     trainer.export(str(stage2))
     return InventResult(out, trainer.progress.step, resumed_from, trainer.progress.history)
+
+
+def _finished(out: Path, config: InventConfig, stage2: str) -> InventResult | None:
+    """The checkpoint already in `out` when it is this training's, finished; another's is a StateError."""
+    if not (out / INVENT_MANIFEST).is_file():
+        return None
+    manifest = read_invent_manifest(out)
+    if manifest["config"] != json.loads(json.dumps(config.to_json())) or manifest["stage2"] != stage2:
+        raise StateError(
+            f"{out} holds the stage-3 checkpoint of another training; choose another output directory"
+        )
+    return InventResult(out, manifest["iterations"], manifest["iterations"], manifest["history"])
 
 
 def rewards(results: Sequence[EvalResult], failure_reward: float) -> list[float]:

@@ -133,6 +133,10 @@ def test_a_stopped_training_resumes_and_ends_as_an_uninterrupted_one(
     assert prompts[0] is not None and prompts[1] is not None
     assert torch.allclose(prompts[0].vectors, prompts[1].vectors, atol=1e-6)
 
+    again = invent(QUICK, "tiny", tmp_path / "straight")  # finished: nothing to do, the same result
+    assert (again.iterations, again.resumed_from, again.history) == (3, 3, straight.history)
+    with pytest.raises(StateError, match="another training"):
+        invent(dataclasses.replace(QUICK, seed=1), "tiny", tmp_path / "straight")
     manifest = json.loads((tmp_path / "straight" / INVENT_MANIFEST).read_text())
     assert manifest["iterations"] == 3 and len(manifest["history"]) == 3
     assert set(manifest["history"][0]["mean_reward"]) == {"flat", "tunnel"}
@@ -163,6 +167,11 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
         InventConfig(terrains=("flat", "flat"))
     with pytest.raises(ConfigError, match="iterations must be an integer"):
         InventConfig(iterations=0)
+    with pytest.raises(ConfigError, match="terrains must be terrain names"):
+        InventConfig(terrains=(3,))  # type: ignore[arg-type]
+    for bad in ({"threads": 0}, {"seed": -1}, {"failure_reward": float("nan")}):
+        with pytest.raises(ConfigError):
+            InventConfig(**bad)  # type: ignore[arg-type]
     assert InventConfig(terrains="flat,left-wall").terrains == ("flat", "left_wall")  # type: ignore[arg-type]
     (tmp_path / "stage2").mkdir()
     with pytest.raises(StateError, match="no programs.jsonl"):
