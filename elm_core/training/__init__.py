@@ -35,6 +35,7 @@ from elm_core.training._export import MANIFEST_FILE, FinetuneResult
 from elm_core.training._finetune import StepReport, finetune, total_steps
 from elm_core.training._invent import (
     INVENT_MANIFEST,
+    PROGRAM_START,
     TERRAINS,
     InventConfig,
     InventResult,
@@ -93,6 +94,7 @@ __all__ = [
     "MANIFEST_FILE",
     "ModelEffect",
     "PROGRAMS_FILE",
+    "PROGRAM_START",
     "PretrainConfig",
     "PretrainEvaluation",
     "ProgramText",

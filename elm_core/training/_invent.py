@@ -1,6 +1,6 @@
 """Stage 3 of the paper: invention conditioned on the terrain, fine-tuned with reinforcement learning.
 
-The policy is the stage-2 model reading a learned soft prompt for the terrain before `def make_walker():`
+The policy is the stage-2 model reading a learned soft prompt for the terrain before the program's start
 (elm_core/training/_terrain_model.py). Each iteration:
 
 1. samples `samples_per_iteration` programs, split evenly over the terrains, each conditioned on its terrain;
@@ -33,10 +33,12 @@ from elm_core.errors import ConfigError, StateError
 from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.sodarace import SimConfig, Terrain, TerrainKind
-from elm_core.training._pretrain_eval import WALKER_START
 from elm_core.training._state import load_state, remove_state, save_state
 
 INVENT_MANIFEST = "invent.json"
+# The text every sample continues. Programs written from the seeds open with their docstring, so a model
+# trained on them writes whole programs from `"""` (and rarely from `def make_walker():`, mid-program to it).
+PROGRAM_START = '"""'
 TERRAINS = tuple(k.value for k in TerrainKind)
 
 
@@ -58,6 +60,7 @@ class InventConfig:
     sim_seconds: float = 10.0
     evaluator_workers: int = 2
     seed: int = 0
+    start: str = PROGRAM_START  # the text every sample continues; the program is start + sample
     device: str = "auto"
     threads: int | None = None
 
@@ -99,6 +102,8 @@ class InventConfig:
         threads = self.threads
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"threads must be an integer >= 1 (or unset: every core), got {threads!r}")
+        if not isinstance(self.start, str) or not self.start:
+            raise ConfigError(f"start must be the opening text of a program, got {self.start!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
@@ -214,7 +219,7 @@ class _Trainer:
         if config.train_model:
             groups.append({"params": list(lm.parameters()), "lr": config.learning_rate})
         self.optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-        self.start = self.tokenizer(WALKER_START, return_tensors="pt").input_ids[0].to(self.device)
+        self.start = self.tokenizer(config.start, return_tensors="pt").input_ids[0].to(self.device)
         self.ends = end_ids(lm, self.tokenizer)
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.ends)
@@ -237,7 +242,7 @@ class _Trainer:
             sample = self.policy.sample(ids, self.start, config.group_size, temperature=config.temperature,
                                         max_new_tokens=config.max_new_tokens, pad_id=self.pad_id)  # fmt: skip
             mask = sample_mask(sample, self.ends)
-            programs = [WALKER_START + text for text in decode(self.tokenizer, sample, mask)]
+            programs = [config.start + text for text in decode(self.tokenizer, sample, mask)]
             results = pool.evaluate(programs, sim_config=SimConfig(seconds=config.sim_seconds),
                                     terrain=Terrain.named(terrain))  # fmt: skip
             earned = rewards(results, config.failure_reward)

@@ -21,14 +21,13 @@ from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.report import code_html, walker_gif
 from elm_core.sodarace import SimConfig, Terrain
 from elm_core.spec import EvaluationSpec, RunSpec
-from elm_core.training._invent import read_invent_manifest, rewards
+from elm_core.training._invent import PROGRAM_START, read_invent_manifest, rewards
 from elm_core.training._pretrain import PROGRAMS_FILE
-from elm_core.training._pretrain_eval import WALKER_START
 
 
 class TerrainSampler:
     """Walker programs sampled from a checkpoint: conditioned on a terrain when the checkpoint has a terrain
-    prompt (stage 3), plain continuations of `def make_walker():` otherwise (a stage-2 or any causal LM)."""
+    prompt (stage 3), plain continuations of the program's start otherwise (a stage-2 or any causal LM)."""
 
     def __init__(self, checkpoint: str | Path, *, device: str = "auto", threads: int | None = None) -> None:
         from elm_core.training._terrain_model import ConditionedLM, TerrainPrompt, end_ids
@@ -44,7 +43,6 @@ class TerrainSampler:
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.ends)
         )
-        self.start = self.tokenizer(WALKER_START, return_tensors="pt").input_ids[0].to(self.device)
 
     @property
     def terrains(self) -> tuple[str, ...]:
@@ -53,9 +51,9 @@ class TerrainSampler:
 
     def sample(
         self, n: int, *, terrain: str | None = None, seed: int = 0, max_new_tokens: int = 384,
-        temperature: float = 1.0, batch_size: int = 16,
+        temperature: float = 1.0, batch_size: int = 16, start: str = PROGRAM_START,
     ) -> list[str]:  # fmt: skip
-        """`n` whole programs, each `def make_walker():` and what the model wrote after it."""
+        """`n` whole programs, each `start` and what the model wrote after it."""
         import torch
 
         from elm_core.training._terrain_model import decode, sample_mask
@@ -63,15 +61,18 @@ class TerrainSampler:
         if terrain is not None and self.model.prompt is None:
             raise ConfigError("this model was not conditioned on terrains (no terrain prompt): sample it "
                               "without a terrain")  # fmt: skip
+        if not start:
+            raise ConfigError("start must be the opening text of a program, got an empty text")
+        opening = self.tokenizer(start, return_tensors="pt").input_ids[0].to(self.device)
         torch.manual_seed(seed)
         programs: list[str] = []
         while len(programs) < n:
             rows = min(batch_size, n - len(programs))
             ids = None if terrain is None else self.model.prompt.ids([terrain] * rows)  # type: ignore[union-attr]
-            sample = self.model.sample(ids, self.start, rows, max_new_tokens=max_new_tokens,
+            sample = self.model.sample(ids, opening, rows, max_new_tokens=max_new_tokens,
                                        temperature=temperature, pad_id=self.pad_id)  # fmt: skip
             programs += [
-                WALKER_START + text for text in decode(self.tokenizer, sample, sample_mask(sample, self.ends))
+                start + text for text in decode(self.tokenizer, sample, sample_mask(sample, self.ends))
             ]
         return programs
 
@@ -139,8 +140,9 @@ def evaluate_invention(
     terrains = tuple(Terrain.named(t).kind.value for t in (terrains or config["terrains"]))
     sim = SimConfig(seconds=config["sim_seconds"])
     failure, tokens, temperature = config["failure_reward"], config["max_new_tokens"], config["temperature"]
+    start = config.get("start", PROGRAM_START)
     conditioned_model = TerrainSampler(checkpoint, threads=threads)
-    sampling = {"seed": seed, "max_new_tokens": tokens, "temperature": temperature}
+    sampling = {"seed": seed, "max_new_tokens": tokens, "temperature": temperature, "start": start}
     conditioned = {t: conditioned_model.sample(n, terrain=t, **sampling) for t in terrains}
     del conditioned_model
     plain = TerrainSampler(stage2, threads=threads).sample(n, **sampling)

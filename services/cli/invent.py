@@ -28,6 +28,9 @@ from services.cli._common import console, errors, fail
 DEFAULTS = InventConfig()
 StageModelOpt = Annotated[str, typer.Option("--model", help="A checkpoint directory (or model name).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+StartOpt = Annotated[
+    str, typer.Option(help='The text every sample continues (the programs of the seeds open with """).')
+]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="torch threads (default: all cores).")]
 
 
@@ -67,6 +70,7 @@ def invent_command(
         int, typer.Option(min=1, help="Sandboxed evaluator workers.")
     ] = DEFAULTS.evaluator_workers,
     seed: Annotated[int, typer.Option(min=0)] = DEFAULTS.seed,
+    start: StartOpt = DEFAULTS.start,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = DEFAULTS.device,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -80,8 +84,8 @@ def invent_command(
                               prompt_learning_rate=prompt_learning_rate, kl_coef=kl_coef,
                               max_new_tokens=max_new_tokens, temperature=temperature,
                               micro_batch=micro_batch, failure_reward=failure_reward,
-                              sim_seconds=sim_seconds, evaluator_workers=workers, seed=seed, device=device,
-                              threads=threads)  # fmt: skip
+                              sim_seconds=sim_seconds, evaluator_workers=workers, seed=seed, start=start,
+                              device=device, threads=threads)  # fmt: skip
         result = _with_progress(config, model, out)
     except ElmError as e:
         raise fail(str(e)) from e
@@ -197,15 +201,16 @@ def sample_command(
     max_new_tokens: Annotated[int, typer.Option(min=1)] = DEFAULTS.max_new_tokens,
     temperature: Annotated[float, typer.Option(min=0)] = 1.0,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    start: StartOpt = DEFAULTS.start,
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sample walker programs (`def make_walker():` and what the model writes), conditioned on a terrain for
-    a stage-3 model; run them with `elm simulate FILE --terrain T`."""
+    """Sample walker programs (--start and what the model writes after it), conditioned on a terrain for a
+    stage-3 model; run them with `elm simulate FILE --terrain T`."""
     try:
         sampler = TerrainSampler(model, threads=threads)
         programs = sampler.sample(n, terrain=terrain, seed=seed, max_new_tokens=max_new_tokens,
-                                  temperature=temperature)  # fmt: skip
+                                  temperature=temperature, start=start)  # fmt: skip
     except ElmError as e:
         raise fail(str(e)) from e
     if out is not None:
