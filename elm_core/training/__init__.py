@@ -40,6 +40,7 @@ from elm_core.training._invent import (
     InventConfig,
     InventResult,
     IterationReport,
+    dataset_programs,
     group_advantages,
     invent,
     read_invent_manifest,
@@ -49,7 +50,6 @@ from elm_core.training._invent_eval import (
     InventionEvaluation,
     Scores,
     TerrainSampler,
-    dataset_programs,
     evaluate_invention,
     write_invention_report,
 )

@@ -33,6 +33,7 @@ from elm_core.errors import ConfigError, StateError
 from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.sodarace import SimConfig, Terrain, TerrainKind
+from elm_core.training._pretrain import PROGRAMS_FILE
 from elm_core.training._state import load_state, remove_state, save_state
 
 INVENT_MANIFEST = "invent.json"
@@ -48,6 +49,10 @@ class InventConfig:
     iterations: int = 20
     samples_per_iteration: int = 32  # over all terrains, split evenly: each terrain's group
     prompt_tokens: int = 4  # soft-prompt vectors per terrain
+    # Before RL, each terrain's prompt is fitted (the LM frozen) to the stage-2 dataset by maximum likelihood,
+    # so that RL starts from a conditioned model writing what the stage-2 model writes. 0: no warm-up.
+    prompt_warmup_steps: int = 100
+    prompt_warmup_learning_rate: float = 1e-2
     train_model: bool = True  # False: only the terrain prompt learns, the LM stays the stage-2 model
     learning_rate: float = 1e-5  # the LM's
     prompt_learning_rate: float = 1e-3
@@ -81,8 +86,11 @@ class InventConfig:
         if samples % terrains or samples < 2 * terrains:
             raise ConfigError(f"samples_per_iteration ({samples}) must be a multiple of the {terrains} "
                               "terrains, at least 2 per terrain (a group needs a spread)")  # fmt: skip
-        for name in ("learning_rate", "prompt_learning_rate", "kl_coef", "temperature", "max_grad_norm",
-                     "sim_seconds"):  # fmt: skip
+        warmup = self.prompt_warmup_steps
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ConfigError(f"prompt_warmup_steps must be an integer >= 0, got {warmup!r}")
+        for name in ("learning_rate", "prompt_learning_rate", "prompt_warmup_learning_rate", "kl_coef",
+                     "temperature", "max_grad_norm", "sim_seconds"):  # fmt: skip
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
@@ -226,7 +234,38 @@ class _Trainer:
         )
         self.belongs_to = {"config": config.to_json(), "stage2": stage2}
         saved = load_state(out, self.policy, self.optimizer, self.belongs_to, progress_type=InventProgress)
+        if saved is None and config.prompt_warmup_steps:
+            self._warm_up_prompts(dataset_programs(stage2))
         self.progress = saved or InventProgress()
+
+    def _warm_up_prompts(self, programs: list[str]) -> None:
+        """Fits each terrain's prompt to the stage-2 dataset's programs, the LM frozen (see InventConfig)."""
+        import torch
+
+        config, opening = self.config, self.start.tolist()
+        tokenized = (self.tokenizer(p).input_ids for p in programs)
+        rows = [ids[len(opening) : len(opening) + config.max_new_tokens] + [min(self.ends)]
+                for ids in tokenized if ids[: len(opening)] == opening]  # fmt: skip
+        if not rows:
+            raise StateError(f"no program of the stage-2 dataset opens with the start {config.start!r}")
+        prompt = self.policy.prompt
+        assert prompt is not None
+        frozen = [p for p in self.policy.lm.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        optimizer = torch.optim.Adam(prompt.parameters(), lr=config.prompt_warmup_learning_rate)
+        for _ in range(config.prompt_warmup_steps):
+            picked = [rows[int(i)] for i in torch.randint(len(rows), (config.micro_batch,))]
+            width = max(len(r) for r in picked)
+            sample = torch.tensor([r + [self.pad_id] * (width - len(r)) for r in picked], device=self.device)
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in picked], device=self.device)
+            terrains = torch.randint(len(config.terrains), (len(picked),), device=self.device)
+            logp = self.policy.token_logprobs(terrains, self.start, sample, mask)
+            (-logp.sum() / mask.sum()).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        for p in frozen:
+            p.requires_grad_(True)
 
     def iteration(self, pool: EvaluatorPool) -> IterationReport:
         import torch
@@ -313,6 +352,19 @@ def _pad_cat(parts: list[Any], value: int) -> Any:
 
     width = max(p.shape[1] for p in parts)
     return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[1]), value=value) for p in parts])
+
+
+def dataset_programs(stage2: str | Path) -> list[str]:
+    """The programs the stage-2 model was trained on (its programs.jsonl, training split)."""
+    path = Path(stage2) / PROGRAMS_FILE
+    if not path.is_file():
+        raise StateError(f"{stage2} has no {PROGRAMS_FILE}: give the stage-2 checkpoint `elm train pretrain` "
+                         "wrote (or set prompt_warmup_steps = 0)")  # fmt: skip
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    programs = [row["source"] for row in rows if row.get("split") == "train"]
+    if not programs:
+        raise StateError(f"{path} holds no training programs: the stage-2 dataset is empty")
+    return programs
 
 
 def read_invent_manifest(checkpoint: str | Path) -> dict[str, Any]:

@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from elm_core.errors import ConfigError, ElmError, StateError
+from elm_core.errors import ConfigError, ElmError
 from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.report import code_html, walker_gif
 from elm_core.sodarace import SimConfig, Terrain
 from elm_core.spec import EvaluationSpec, RunSpec
-from elm_core.training._invent import PROGRAM_START, read_invent_manifest, rewards
-from elm_core.training._pretrain import PROGRAMS_FILE
+from elm_core.training._invent import PROGRAM_START, dataset_programs, read_invent_manifest, rewards
 
 
 class TerrainSampler:
@@ -104,20 +103,6 @@ class InventionEvaluation:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"terrains": list(self.terrains)}
-
-
-def dataset_programs(stage2: str | Path) -> list[str]:
-    """The programs the stage-2 model was trained on (its programs.jsonl, training split)."""
-    path = Path(stage2) / PROGRAMS_FILE
-    if not path.is_file():
-        raise StateError(
-            f"{stage2} has no {PROGRAMS_FILE}: give the stage-2 checkpoint `elm train pretrain` wrote"
-        )
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    programs = [row["source"] for row in rows if row.get("split") == "train"]
-    if not programs:
-        raise StateError(f"{path} holds no training programs: the stage-2 dataset is empty")
-    return programs
 
 
 def evaluate_invention(

@@ -51,6 +51,9 @@ def invent_command(
     prompt_tokens: Annotated[int, typer.Option(min=1, help="Soft-prompt vectors per terrain.")] = (
         DEFAULTS.prompt_tokens
     ),
+    prompt_warmup_steps: Annotated[
+        int, typer.Option(min=0, help="Steps fitting the terrain prompts to the stage-2 dataset before RL.")
+    ] = DEFAULTS.prompt_warmup_steps,
     train_model: Annotated[
         bool, typer.Option(help="Train the LM's weights too (--no-train-model: only the terrain prompts).")
     ] = DEFAULTS.train_model,
@@ -80,6 +83,7 @@ def invent_command(
     try:
         config = InventConfig(terrains=tuple(terrains.split(",")), iterations=iterations,
                               samples_per_iteration=samples_per_iteration, prompt_tokens=prompt_tokens,
+                              prompt_warmup_steps=prompt_warmup_steps,
                               train_model=train_model, learning_rate=learning_rate,
                               prompt_learning_rate=prompt_learning_rate, kl_coef=kl_coef,
                               max_new_tokens=max_new_tokens, temperature=temperature,

@@ -82,6 +82,7 @@ def test_stage_three_from_a_pretrained_model_to_samples_and_the_evaluation(
     invoke(app, "train", "pretrain", "--runs", run_dir, *QUICK, "--from-scratch", "--samples", "1",
            "--max-new-tokens", "8", "--workers", "1", "--out", stage2, "--json")  # fmt: skip
     settings = ["--terrains", "flat,tunnel", "--iterations", "2", "--samples-per-iteration", "4",
+                "--prompt-warmup-steps", "3",
                 "--max-new-tokens", "16", "--micro-batch", "2", "--sim-seconds", "2", "--workers", "1",
                 "--threads", "1"]  # fmt: skip
     printed = invoke(app, "train", "invent", "--model", stage2, "--out", stage3, *settings)

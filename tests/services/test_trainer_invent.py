@@ -20,8 +20,9 @@ from services.client._trainer import TrainerClient
 from services.common import RunningServer, error_reason
 from services.trainer import KINDS, JobContext, JobInterrupted, TrainerServerConfig, serve
 
-SETTINGS = {"terrains": ["flat", "tunnel"], "iterations": 2, "samples_per_iteration": 4, "max_new_tokens": 16,
-            "micro_batch": 2, "sim_seconds": 2.0, "threads": 1, "evaluator_workers": 1}  # fmt: skip
+SETTINGS = {"terrains": ["flat", "tunnel"], "iterations": 2, "prompt_warmup_steps": 0,
+            "samples_per_iteration": 4, "max_new_tokens": 16, "micro_batch": 2, "sim_seconds": 2.0,
+            "threads": 1, "evaluator_workers": 1}  # fmt: skip
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from elm_core.training._terrain_model import TerrainPrompt, sample_mask
 
 HOSTILE = "</script><script>alert(1)</script>"
 QUICK = InventConfig(terrains=("flat", "tunnel"), iterations=3, samples_per_iteration=4, max_new_tokens=24,
+                     prompt_warmup_steps=0,
                      micro_batch=2, sim_seconds=2.0, threads=1, prompt_learning_rate=0.05,
                      learning_rate=1e-3)  # fmt: skip
 
@@ -191,6 +192,33 @@ def stage2(tmp_path: Path, model_cache: Path) -> Path:
     rows = [{"source": seed_source(name), "split": "train"} for name in ("square", "radial")]
     (path / PROGRAMS_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
+
+
+def test_the_warm_up_fits_the_terrain_prompts_to_the_stage2_dataset(tmp_path: Path, stage2: Path) -> None:
+    cold = _Trainer(QUICK, str(stage2), tmp_path / "cold")
+    warm = _Trainer(dataclasses.replace(QUICK, prompt_warmup_steps=30), str(stage2), tmp_path / "warm")
+    assert torch.equal(
+        warm.reference.lm.model.embed_tokens.weight, cold.reference.lm.model.embed_tokens.weight
+    )
+    opening = len(cold.start)
+    square = torch.tensor([cold.tokenizer(seed_source("square")).input_ids[opening:]])
+    mask = torch.ones_like(square)
+
+    def likelihood(trainer: _Trainer) -> float:
+        assert trainer.policy.prompt is not None
+        ids = trainer.policy.prompt.ids(["flat", "tunnel"])
+        with torch.no_grad():
+            return float(
+                trainer.policy.token_logprobs(
+                    ids, trainer.start, square.repeat(2, 1), mask.repeat(2, 1)
+                ).sum()
+            )
+
+    assert likelihood(warm) > likelihood(cold)  # the warmed prompts read like the start of a program
+    for name, p in warm.policy.lm.named_parameters():  # the LM itself did not move
+        assert torch.equal(p, dict(cold.policy.lm.named_parameters())[name])
+    with pytest.raises(StateError, match="no programs.jsonl"):
+        _Trainer(dataclasses.replace(QUICK, prompt_warmup_steps=1), "tiny", tmp_path / "no-dataset")
 
 
 def test_the_evaluation_compares_the_three_sources_per_terrain(tmp_path: Path, stage2: Path) -> None:
