@@ -232,7 +232,8 @@ class _Trainer:
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.ends)
         )
-        self.belongs_to = {"config": config.to_json(), "stage2": stage2}
+        # a stopped training may be resumed with more or fewer iterations: the rest must be the same
+        self.belongs_to = {"config": config.to_json() | {"iterations": None}, "stage2": stage2}
         saved = load_state(out, self.policy, self.optimizer, self.belongs_to, progress_type=InventProgress)
         if saved is None and config.prompt_warmup_steps:
             self._warm_up_prompts(dataset_programs(stage2))

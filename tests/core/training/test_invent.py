@@ -134,6 +134,11 @@ def test_a_stopped_training_resumes_and_ends_as_an_uninterrupted_one(
     assert prompts[0] is not None and prompts[1] is not None
     assert torch.allclose(prompts[0].vectors, prompts[1].vectors, atol=1e-6)
 
+    with pytest.raises(Stop):  # stopped, then ended early with fewer iterations
+        invent(QUICK, "tiny", tmp_path / "shortened", on_iteration=stop_after_first)
+    shortened = invent(dataclasses.replace(QUICK, iterations=1), "tiny", tmp_path / "shortened")
+    assert (shortened.iterations, shortened.resumed_from) == (1, 1)
+    assert [h["kl"] for h in shortened.history] == [h["kl"] for h in straight.history[:1]]
     again = invent(QUICK, "tiny", tmp_path / "straight")  # finished: nothing to do, the same result
     assert (again.iterations, again.resumed_from, again.history) == (3, 3, straight.history)
     with pytest.raises(StateError, match="another training"):
