@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from elm_core.store import EliteRecord, IndividualRecord, MetricsRecord, Operato
 REPORT_GIF_SIZE = (320, 180)
 _GIF_FRAMES = 40  # at most; a 10 s run becomes 4 frames a second, about 100-400 kB a walker
 _MEAN_WINDOW = 10  # batches in the running mean of the per-batch fractions
-_MAX_LINEAGE_STEPS = 60  # a longer lineage shows its seed and its last steps
+MAX_LINEAGE_STEPS = 60  # a longer lineage shows its seed and its last steps
 _DESCRIPTORS = ("height", "width", "mass")
 _COLOURS = ("#2f7fc1", "#e4572e", "#3aa76d")
 _NONE = "—"
@@ -320,35 +320,40 @@ def code_html(source: str) -> str:
 def _lineage_section(lineage: list[IndividualRecord], messages: dict[int, str]) -> str:
     if not lineage:
         return _section("lineage", "Lineage of the best walker", _note("No champion yet."))
+    intro = f"<p>{len(lineage) - 1} mutations from the seed to the champion.</p>"
+    steps = lineage_html(lineage, lambda _, child: f"individual {child.individual_id}", messages)
+    return _section("lineage", "Lineage of the best walker", intro + steps)
+
+
+def lineage_html(
+    lineage: list[IndividualRecord],
+    name: Callable[[int, IndividualRecord], str],
+    messages: dict[int, str] | None = None,
+) -> str:
+    """Each step of a lineage (seed first) as a block: the seed's program, then each child's diff against its
+    parent, with what it was asked for (`messages`, by child id); the last step open. A lineage longer than
+    MAX_LINEAGE_STEPS shows its seed and its last steps. `name(step, individual)` names a step: HTML, so a
+    page may make it a link; whatever came from the run in it must be escaped by the caller."""
     steps = list(enumerate(lineage))
-    omitted = max(0, len(steps) - _MAX_LINEAGE_STEPS)
+    omitted = max(0, len(steps) - MAX_LINEAGE_STEPS)
     shown = steps[:1] + steps[1 + omitted :] if omitted else steps
     blocks = []
     for i, child in shown:
         if omitted and i == omitted + 1:
             blocks.append(_note(f"… {omitted} steps not shown …"))
         parent = lineage[i - 1] if i else None
-        blocks.append(
-            _lineage_step(i, parent, child, messages.get(child.individual_id), i == len(lineage) - 1)
-        )
-    intro = f"<p>{len(lineage) - 1} mutations from the seed to the champion.</p>"
-    return _section("lineage", "Lineage of the best walker", intro + "".join(blocks))
-
-
-def _lineage_step(
-    i: int, parent: IndividualRecord | None, child: IndividualRecord, message: str | None, last: bool
-) -> str:
-    delta = ""
-    if parent is not None and parent.fitness is not None and child.fitness is not None:
-        delta = f" (Δ {child.fitness - parent.fitness:+.3f})"
-    kind = "seed" if parent is None else "diff"
-    title = (
-        f"step {i}: individual {child.individual_id}, batch {child.batch}, fitness {_number(child.fitness)}"
-    )
-    asked = f'<p class="message">asked for: {html.escape(message)}</p>' if message else ""
-    body = code_html(child.source) if parent is None else diff_html(parent, child)
-    summary = f"<summary>{html.escape(title + delta)} · {kind}</summary>"
-    return f'<details class="step"{" open" if last else ""}>{summary}{asked}{body}</details>'
+        delta = ""
+        if parent is not None and parent.fitness is not None and child.fitness is not None:
+            delta = f" (Δ {child.fitness - parent.fitness:+.3f})"
+        kind = "seed" if parent is None else "diff"
+        summary = (f"<summary>step {i}: {name(i, child)}, batch {child.batch}, fitness "
+                   f"{_number(child.fitness)}{delta} · {kind}</summary>")  # fmt: skip
+        message = (messages or {}).get(child.individual_id)
+        asked = f'<p class="message">asked for: {html.escape(message)}</p>' if message else ""
+        body = code_html(child.source) if parent is None else diff_html(parent, child)
+        opened = " open" if i == len(lineage) - 1 else ""
+        blocks.append(f'<details class="step"{opened}>{summary}{asked}{body}</details>')
+    return "".join(blocks)
 
 
 def diff_html(parent: IndividualRecord, child: IndividualRecord) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import html
 from urllib.parse import quote
 
-from elm_core.report import REPORT_GIF_SIZE, code_html, diff_html
+from elm_core.report import REPORT_GIF_SIZE, code_html, lineage_html
 from elm_core.store import IndividualRecord, MutationRecord, RunRecord
 
-MAX_LINEAGE_STEPS = 60  # a longer lineage shows its seed and its last steps
 _DESCRIPTORS = ("height", "width", "mass")
 
 
@@ -125,24 +124,11 @@ def _mutation_section(m: MutationRecord | None) -> str:
 
 
 def _lineage_section(run_id: str, lineage: list[IndividualRecord]) -> str:
-    steps = list(enumerate(lineage))
-    omitted = max(0, len(steps) - MAX_LINEAGE_STEPS)
-    shown = steps[:1] + steps[1 + omitted :] if omitted else steps
-    blocks = []
-    for n, child in shown:
-        if omitted and n == omitted + 1:
-            blocks.append(f'<p class="note">… {omitted} steps not shown …</p>')
-        parent = lineage[n - 1] if n else None
-        link = f'<a href="{individual_url(run_id, child.individual_id)}">individual {child.individual_id}</a>'
-        summary = f"step {n}: {link}, batch {child.batch}, fitness {_number(child.fitness)}"
-        if parent is not None and parent.fitness is not None and child.fitness is not None:
-            summary += f" (Δ {child.fitness - parent.fitness:+.3f})"
-        body = code_html(child.source) if parent is None else diff_html(parent, child)
-        last = n == len(lineage) - 1
-        blocks.append(f'<details class="step"{" open" if last else ""}><summary>{summary}'
-                      f' · {"seed" if parent is None else "diff"}</summary>{body}</details>')  # fmt: skip
+    def link(_: int, step: IndividualRecord) -> str:
+        return f'<a href="{individual_url(run_id, step.individual_id)}">individual {step.individual_id}</a>'
+
     intro = f"<p>{len(lineage) - 1} mutations from the seed to this individual.</p>"
-    return f'<section id="lineage"><h2>Lineage</h2>{intro}{"".join(blocks)}</section>'
+    return f'<section id="lineage"><h2>Lineage</h2>{intro}{lineage_html(lineage, link)}</section>'
 
 
 def _number(value: float | None) -> str:
