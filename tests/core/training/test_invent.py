@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +39,7 @@ from elm_core.training import (
     write_invention_report,
 )
 from elm_core.training._invent import _Trainer
+from elm_core.training._state import STATE_DIR
 from elm_core.training._terrain_model import TerrainPrompt, sample_mask
 
 HOSTILE = "</script><script>alert(1)</script>"
@@ -253,3 +259,34 @@ def test_the_report_animates_each_terrain_s_champion_on_its_terrain(
     assert page.count('<img src="data:image/gif;base64,') == 1  # flat's champion; tunnel had none
     assert "No conditioned sample walked on this terrain" in page
     assert HOSTILE not in page and "&lt;/script&gt;" in page
+
+
+RUN_SLOWLY = """
+import sys, time
+from elm_core.training import InventConfig, invent
+config = InventConfig(**{config})
+invent(config, "tiny", sys.argv[1], on_iteration=lambda report: time.sleep(0.5))
+"""
+
+
+def test_a_killed_training_resumes_from_its_last_iteration(tmp_path: Path, model_cache: Path) -> None:
+    """SIGKILL (the whole process group, its sandboxes too) once an iteration is saved; the same call on the
+    same directory resumes there and ends as an uninterrupted training."""
+    out = tmp_path / "killed"
+    script = RUN_SLOWLY.format(config=repr(QUICK.to_json() | {"terrains": QUICK.terrains}))
+    process = subprocess.Popen([sys.executable, "-c", script, str(out)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / STATE_DIR).glob("step-*")) and process.poll() is None:
+            assert time.monotonic() < deadline, "no state was saved"
+            time.sleep(0.02)
+        assert process.poll() is None, "the training ended before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    resumed = invent(QUICK, "tiny", out)
+    straight = invent(QUICK, "tiny", tmp_path / "straight")
+    assert 1 <= resumed.resumed_from < 3 and resumed.iterations == 3
+    assert [h["kl"] for h in resumed.history] == pytest.approx([h["kl"] for h in straight.history], rel=1e-5)
+    weights = [load_file(tmp_path / name / "model.safetensors") for name in ("killed", "straight")]
+    assert all(torch.allclose(weights[0][n], weights[1][n], atol=1e-6) for n in weights[1])
