@@ -26,6 +26,7 @@ from elm_core.sodarace import SimConfig, Terrain, seed_source, simulate
 from elm_core.training import (
     INVENT_MANIFEST,
     PROGRAMS_FILE,
+    STATE_DIR,
     InventConfig,
     InventionEvaluation,
     IterationReport,
@@ -39,7 +40,6 @@ from elm_core.training import (
     write_invention_report,
 )
 from elm_core.training._invent import _Trainer
-from elm_core.training._state import STATE_DIR
 from elm_core.training._terrain_model import TerrainPrompt, sample_mask
 
 HOSTILE = "</script><script>alert(1)</script>"
