@@ -35,7 +35,6 @@ from elm_core.training._export import MANIFEST_FILE, FinetuneResult
 from elm_core.training._finetune import StepReport, finetune, total_steps
 from elm_core.training._invent import (
     INVENT_MANIFEST,
-    PROGRAM_START,
     TERRAINS,
     InventConfig,
     InventResult,
@@ -56,7 +55,7 @@ from elm_core.training._invent_eval import (
 from elm_core.training._pretrain import PROGRAMS_FILE, PretrainConfig, ProgramText, pretrain, split_programs
 from elm_core.training._pretrain_eval import (
     EVALUATION_SAMPLING,
-    WALKER_START,
+    PROGRAM_START,
     PretrainEvaluation,
     evaluate_pretrained,
 )
@@ -110,7 +109,6 @@ __all__ = [
     "TrainConfig",
     "TrainingData",
     "VALIDATION_FILE",
-    "WALKER_START",
     "build_dataset",
     "completion_for",
     "dataset_for_run",

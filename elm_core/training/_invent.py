@@ -34,12 +34,10 @@ from elm_core.evaluation import EvalResult, EvaluatorPool
 from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.sodarace import SimConfig, Terrain, TerrainKind
 from elm_core.training._pretrain import PROGRAMS_FILE
+from elm_core.training._pretrain_eval import PROGRAM_START
 from elm_core.training._state import load_state, remove_state, save_state
 
 INVENT_MANIFEST = "invent.json"
-# The text every sample continues. Programs written from the seeds open with their docstring, so a model
-# trained on them writes whole programs from `"""` (and rarely from `def make_walker():`, mid-program to it).
-PROGRAM_START = '"""'
 TERRAINS = tuple(k.value for k in TerrainKind)
 
 

@@ -21,7 +21,8 @@ from elm_core.models import HFConfig, HFGenerator, load_generator
 from elm_core.report import code_html, walker_gif
 from elm_core.sodarace import SimConfig, Terrain
 from elm_core.spec import EvaluationSpec, RunSpec
-from elm_core.training._invent import PROGRAM_START, dataset_programs, read_invent_manifest, rewards
+from elm_core.training._invent import dataset_programs, read_invent_manifest, rewards
+from elm_core.training._pretrain_eval import PROGRAM_START
 
 
 class TerrainSampler:

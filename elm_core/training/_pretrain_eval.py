@@ -1,6 +1,6 @@
 """How good a stage-2 model is, measured as the paper measures it.
 
-Programs sampled from the model (each the start of a walker program plus what the model writes) are
+Programs sampled from the model (each the opening of a walker program, PROGRAM_START, plus what it writes) are
 evaluated in the sandbox and inserted into a fresh map: its coverage and QD score. And the first half (by
 lines) of each held-out walker program is completed by the model: the fraction of completions that run (build
 a walker), and the mean fitness of those that walk.
@@ -21,7 +21,9 @@ from elm_core.qd import ArchiveConfig, archive_metrics, make_archive
 from elm_core.sandbox import Outcome
 from elm_core.sodarace import SimConfig, Terrain
 
-WALKER_START = "def make_walker():\n"  # the raw text every sample starts from
+# The text every sample continues. Programs written from the seeds open with their docstring, so a model
+# trained on them writes whole programs from `"""` (and rarely from `def make_walker():`, mid-program to it).
+PROGRAM_START = '"""'
 EVALUATION_SAMPLING = SamplingConfig(max_new_tokens=1024)  # whole programs: longer than a mutation's answer
 
 
@@ -57,7 +59,7 @@ def evaluate_pretrained(
     sim_config: SimConfig | None = None,
     terrain: Terrain | None = None,
     sampling: SamplingConfig = EVALUATION_SAMPLING,
-    start: str = WALKER_START,
+    start: str = PROGRAM_START,
 ) -> PretrainEvaluation:
     """Samples `samples` programs from the model at `checkpoint` and completes the first half of each
     held-out program (give the runs' sim settings and archive config, so fitness and cells compare)."""
