@@ -136,18 +136,6 @@ def _finetune(context: JobContext, settings: FinetuneSettings) -> dict[str, floa
     return result.metrics
 
 
-def _invent_settings(values: Mapping[str, Any]) -> InventConfig:
-    """InventConfig's settings; JSON names the terrains as a list (or a comma-separated string)."""
-    terrains = values.get("terrains")
-    if isinstance(terrains, list):
-        if not all(isinstance(name, str) for name in terrains):
-            raise ConfigError(f"terrains must be terrain names, got {terrains!r}")
-        values = {**values, "terrains": tuple(terrains)}
-    elif "terrains" in values and not isinstance(terrains, str):
-        raise ConfigError(f"terrains must be a list of terrain names, got {terrains!r}")
-    return config_parser(InventConfig)(values)
-
-
 def _invent(context: JobContext, config: InventConfig) -> dict[str, float]:
     """Stage 3 on the job's model (a stage-2 checkpoint): terrain conditioning and RL. The job's directory
     keeps the state of every finished iteration, so a re-queued job resumes from the last one; it ends as a
@@ -180,5 +168,5 @@ def _write_manifest(context: JobContext, metrics: dict[str, float]) -> None:
 KINDS: dict[str, JobKind[Any]] = {
     "dataset": JobKind(config_parser(DatasetConfig), _dataset),
     "finetune": JobKind(_finetune_settings, _finetune),
-    "invent": JobKind(_invent_settings, _invent),
+    "invent": JobKind(config_parser(InventConfig), _invent),
 }

@@ -73,7 +73,7 @@ def test_bad_invent_settings_are_refused_before_queueing(
         ({"terrains": ["flat", "moon"]}, "unknown terrain 'moon'; choose one of flat"),
         ({"terrains": "flat,moon"}, "unknown terrain 'moon'"),
         ({"terrains": ["flat", 3]}, "terrains must be terrain names"),
-        ({"terrains": 3}, "terrains must be a list of terrain names"),
+        ({"terrains": 3}, "terrains must be terrain names"),
         ({"terrains": ["flat", "flat"]}, "name each terrain once"),
         ({"samples_per_iteration": 5}, "must be a multiple of the 2 terrains"),
         ({"iterations": 0}, "iterations must be an integer >= 1"),
