@@ -25,6 +25,8 @@ class MutationOutcome(enum.StrEnum):
     UNCHANGED = "UNCHANGED"  # the child is the parent
     TRUNCATED = "TRUNCATED"  # generation hit the token limit before the change was complete
     DUPLICATE = "DUPLICATE"  # the child's program was already evaluated in this run: not evaluated again
+    # the child is a new program, but it built a walker already evaluated in this run: never inserted
+    DUPLICATE_WALKER = "DUPLICATE_WALKER"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,7 @@ from elm_core.qd._archive import ArchiveBase, Elite
 from elm_core.qd._metrics import archive_metrics
 from elm_core.qd._ports import Store
 from elm_core.sandbox import Outcome
+from elm_core.sodarace import walker_digest
 from elm_core.store import BatchRecord, EliteRecord, IndividualRecord, MetricsRecord, MutationRecord
 
 
@@ -31,6 +32,10 @@ def program_key(source: str) -> bytes:
         lines = (line.split("#", 1)[0].strip() for line in source.splitlines())
         text = "\n".join(line for line in lines if line)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+# the answer gave a program (the duplicates too: they are known to be duplicates only once they are programs)
+_APPLIED = (MutationOutcome.OK, MutationOutcome.DUPLICATE, MutationOutcome.DUPLICATE_WALKER)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class BatchBuilder:
         self._started = time.perf_counter()
         self._seen: set[bytes] = set()  # program_key of every program evaluated in this run
         self._seen_lock = threading.Lock()  # pipelined batches check their children at the same time
+        self._walkers: dict[bytes, int] = {}  # Walker.digest() -> the first individual that built it
 
     def restore(self) -> None:
         """Rebuilds the archive and counters from what the store has committed."""
@@ -63,7 +69,12 @@ class BatchBuilder:
         history = self.store.metrics(self.run_id)
         self._elapsed_before = history[-1].elapsed_s if history else 0.0
         self._started = time.perf_counter()
-        self._seen = {program_key(record.source) for record in self.store.iter_individuals(self.run_id)}
+        self._seen, self._walkers = set(), {}
+        for record in self.store.iter_individuals(self.run_id):
+            self._seen.add(program_key(record.source))
+            if record.walker_json is not None:
+                digest = walker_digest(json.loads(record.walker_json))
+                self._walkers.setdefault(digest, record.individual_id)
 
     def source(self, individual_id: int) -> str:
         """An elite's program text."""
@@ -92,7 +103,7 @@ class BatchBuilder:
         for source, result in zip(sources, results, strict=True):
             with self._seen_lock:
                 self._seen.add(program_key(source))
-            record, elite = self._individual(batch, None, source, result)
+            record, elite, _ = self._individual(batch, None, source, result)
             individuals.append(record)
             if elite is not None:
                 elites[elite.cell] = elite
@@ -106,10 +117,15 @@ class BatchBuilder:
             record = elite = result = None
             if child.source is not None:
                 result = next(outcomes)
-                record, elite = self._individual(batch, parent.individual_id, child.source, result)
+                record, elite, same_walker = self._individual(
+                    batch, parent.individual_id, child.source, result
+                )
                 individuals.append(record)
                 if elite is not None:
                     elites[elite.cell] = elite
+                if same_walker:
+                    outcome = MutationOutcome.DUPLICATE_WALKER
+                    child = dataclasses.replace(child, outcome=outcome, detail=record.message)
             mutations.append(self._mutation(batch, parent, child, record, result, elite is not None))
         return self._batch(batch, individuals, mutations, elites)
 
@@ -123,14 +139,22 @@ class BatchBuilder:
             del self._sources[individual_id]
 
     def _individual(self, batch: int, parent_id: int | None, source: str,
-                    result: EvalResult) -> tuple[IndividualRecord, EliteRecord | None]:  # fmt: skip
+                    result: EvalResult) -> tuple[IndividualRecord, EliteRecord | None, bool]:  # fmt: skip
+        """The individual's record, its elite record when it entered the archive, and whether its walker is
+        one an earlier individual of the run built (such an individual never enters the archive)."""
         individual_id, self._next_id = self._next_id, self._next_id + 1
         descriptors = cell = elite = None
         if result.descriptors is not None:
             d = result.descriptors
             descriptors = (d.height, d.width, d.mass)
             cell = self.archive.cell_of(descriptors)
-        if result.ok and result.fitness is not None and descriptors is not None:
+        message, first = result.message, individual_id
+        if result.walker is not None:
+            first = self._walkers.setdefault(result.walker.digest(), individual_id)
+            if first != individual_id:
+                again = "not simulated again" if result.reused else "simulated again"
+                message = f"builds the same walker as individual {first} ({again})"
+        if result.ok and result.fitness is not None and descriptors is not None and first == individual_id:
             inserted = self.archive.try_insert(individual_id, result.fitness, descriptors)
             if inserted.inserted:
                 elite = EliteRecord(run_id=self.run_id, cell=inserted.cell, individual_id=individual_id,
@@ -138,10 +162,10 @@ class BatchBuilder:
         walker = json.dumps(result.walker.to_dict()) if result.walker is not None else None
         record = IndividualRecord(
             run_id=self.run_id, individual_id=individual_id, batch=batch, parent_id=parent_id, source=source,
-            status=result.status, message=result.message, fitness=result.fitness, descriptors=descriptors,
+            status=result.status, message=message, fitness=result.fitness, descriptors=descriptors,
             cell=cell, walker_json=walker, timings_json=json.dumps(result.timings), created_at=time.time(),
         )  # fmt: skip
-        return record, elite
+        return record, elite, first != individual_id
 
     def _mutation(self, batch: int, parent: Parent, child: Child, record: IndividualRecord | None,
                   result: EvalResult | None, inserted: bool) -> MutationRecord:  # fmt: skip
@@ -151,7 +175,7 @@ class BatchBuilder:
             child_id=record.individual_id if record is not None else None, operator=child.operator,
             style=child.style, message=child.message, raw_output=child.raw_output,
             mutation_outcome=child.outcome.value,
-            applied=child.ok or child.outcome is MutationOutcome.DUPLICATE,
+            applied=child.outcome in _APPLIED,
             ran=result is not None and result.execution is Outcome.OK, inserted=inserted,
             fitness_delta=None if fitness is None else fitness - parent.fitness,
             generated_tokens=child.generated_tokens,

@@ -15,7 +15,7 @@ from elm_core.sodarace._simulator import (
     simulate,
 )
 from elm_core.sodarace._terrain import Terrain, TerrainKind
-from elm_core.sodarace._walker import Muscle, MuscleKind, Walker, WalkerLimits, WalkerRule
+from elm_core.sodarace._walker import Muscle, MuscleKind, Walker, WalkerLimits, WalkerRule, walker_digest
 
 __all__ = [
     "SEED_NAMES",
@@ -30,6 +30,7 @@ __all__ = [
     "Terrain",
     "TerrainKind",
     "Walker",
+    "walker_digest",
     "WalkerLimits",
     "WalkerRule",
     "describe",

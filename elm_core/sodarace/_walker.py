@@ -12,6 +12,8 @@ The dict form is what crosses every boundary (program -> sandbox -> simulator ->
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -117,6 +119,11 @@ class Walker:
     def to_dict(self) -> dict[str, Any]:
         return {"joints": [[x, y] for x, y in self.joints], "muscles": [m.to_list() for m in self.muscles]}
 
+    def digest(self) -> bytes:
+        """Equal for equal walkers: the same joints and springs, in the same order (the order of springs
+        changes the physics solver's results slightly, so reordered walkers are not equal)."""
+        return walker_digest(self.to_dict())
+
     @classmethod
     def from_dict(cls, data: Any, limits: WalkerLimits | None = None) -> Walker:
         """Parse and validate the exchange format; raises InvalidWalkerError naming rule and element."""
@@ -129,6 +136,11 @@ class Walker:
         walker = cls(points, muscles)
         _check_joint_spacing(walker.positions, limits)
         return walker
+
+
+def walker_digest(data: dict[str, Any]) -> bytes:
+    """`Walker.digest()` of a walker in its dict form (as stored): no validation, no pymunk."""
+    return hashlib.sha256(json.dumps(data, separators=(",", ":")).encode()).digest()
 
 
 def _reject(rule: WalkerRule, element: str, detail: str) -> InvalidWalkerError:

@@ -90,7 +90,7 @@ class MutationRecord:
 @dataclass(frozen=True, kw_only=True)
 class OperatorStats:
     """What one mutation operator earned over a run: calls, and how many of them applied, ran, entered the
-    archive, or were duplicates of programs already evaluated; the tokens the model wrote for them."""
+    archive, or were duplicates (of a program or a walker already evaluated); the tokens the model wrote."""
 
     operator: str
     mutations: int

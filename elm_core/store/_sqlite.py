@@ -114,8 +114,8 @@ SELECT mutation_outcome, COUNT(*) FROM mutations WHERE run_id = ? GROUP BY mutat
 ORDER BY mutation_outcome
 """
 _SELECT_OPERATOR_STATS = """
-SELECT operator, COUNT(*), SUM(applied), SUM(ran), SUM(inserted), SUM(mutation_outcome = 'DUPLICATE'),
-    SUM(generated_tokens)
+SELECT operator, COUNT(*), SUM(applied), SUM(ran), SUM(inserted),
+    SUM(mutation_outcome IN ('DUPLICATE', 'DUPLICATE_WALKER')), SUM(generated_tokens)
 FROM mutations WHERE run_id = ? GROUP BY operator ORDER BY operator
 """
 _SELECT_NEXT_INDIVIDUAL_ID = "SELECT COALESCE(MAX(individual_id) + 1, 0) FROM individuals WHERE run_id = ?"

@@ -33,6 +33,7 @@ def result_to_proto(result: EvalResult) -> evaluator_pb2.EvaluationResult:
         message=result.message,
         walker_json=json.dumps(result.walker.to_dict()) if result.walker is not None else "",
         timings_ms=result.timings,
+        reused=result.reused,
     )
     if result.fitness is not None:
         message.fitness = result.fitness
@@ -51,6 +52,7 @@ def result_from_proto(message: evaluator_pb2.EvaluationResult) -> EvalResult:
         descriptors=Descriptors(box.height, box.width, box.mass) if box is not None else None,
         walker=_walker_from_json(message.walker_json) if message.walker_json else None,
         timings=dict(message.timings_ms),
+        reused=message.reused,
     )
 
 

@@ -68,8 +68,25 @@ def test_seeds_walk_as_far_as_simulating_them_directly(stub, server, seed_walker
         direct = simulate(seed_walkers[name], SIM)
         assert (result.fitness, result.descriptors) == (direct.fitness, direct.descriptors)
         assert result.walker == seed_walkers[name]
-        assert message.timings_ms["simulate_ms"] > 0
+        assert result.reused == ("simulate_ms" not in message.timings_ms)
+    # the two CPPN seeds build one walker: this replica simulated it once
+    assert sorted(name for name, m in zip(SEED_NAMES, response.results, strict=True) if m.reused) in (
+        ["cppn_fixed"], ["cppn_mutable"]
+    )  # fmt: skip
     assert evaluations("OK") == counted + len(SEED_NAMES)
+
+
+def test_a_walker_this_replica_has_simulated_in_that_world_is_not_simulated_again(stub) -> None:
+    square = seed_source("square")
+    programs = [square.replace("    centre =", f"    spare = {k}\n    centre =").encode() for k in range(2)]
+    tunnel = world_to_proto(SimConfig(seconds=3.0), Terrain.named("tunnel"))
+    (first,) = stub.Evaluate(pb.EvaluateRequest(programs=programs[:1], simulator=tunnel), timeout=30).results
+    (again,) = stub.Evaluate(pb.EvaluateRequest(programs=programs[1:], simulator=tunnel), timeout=30).results
+    (flat,) = stub.Evaluate(pb.EvaluateRequest(programs=programs[1:]), timeout=30).results
+    assert not first.reused and again.reused
+    assert "simulate_ms" not in again.timings_ms and again.timings_ms["run_ms"] > 0
+    assert (again.fitness, again.walker_json) == (first.fitness, first.walker_json)
+    assert flat.fitness != first.fitness
 
 
 def test_a_failing_program_is_a_result_not_an_error(stub) -> None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/elm/v1/evaluator.proto\x12\x06\x65lm.v1\"Q\n\x0f\x45valuateRequest\x12\x10\n\x08programs\x18\x01 \x03(\x0c\x12,\n\tsimulator\x18\x02 \x01(\x0b\x32\x19.elm.v1.SimulatorSettings\":\n\x0b\x44\x65scriptors\x12\x0e\n\x06height\x18\x01 \x01(\x01\x12\r\n\x05width\x18\x02 \x01(\x01\x12\x0c\n\x04mass\x18\x03 \x01(\x01\"\xaa\x02\n\x10\x45valuationResult\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\texecution\x18\x02 \x01(\t\x12\x12\n\nsimulation\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x14\n\x07\x66itness\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12(\n\x0b\x64\x65scriptors\x18\x06 \x01(\x0b\x32\x13.elm.v1.Descriptors\x12\x13\n\x0bwalker_json\x18\x07 \x01(\t\x12;\n\ntimings_ms\x18\x08 \x03(\x0b\x32\'.elm.v1.EvaluationResult.TimingsMsEntry\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\n\n\x08_fitness\"N\n\x10\x45valuateResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.elm.v1.EvaluationResult\x12\x0f\n\x07replica\x18\x02 \x01(\t\"\x18\n\x16GetCapabilitiesRequest\"<\n\x0cSandboxLayer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xc6\x01\n\rSandboxLimits\x12\x13\n\x0bwall_time_s\x18\x01 \x01(\x01\x12\x12\n\ncpu_time_s\x18\x02 \x01(\x03\x12\x11\n\tmemory_mb\x18\x03 \x01(\x03\x12\x12\n\nopen_files\x18\x04 \x01(\x03\x12\x11\n\tprocesses\x18\x05 \x01(\x03\x12\x1a\n\x12output_limit_bytes\x18\x06 \x01(\x03\x12\x1a\n\x12result_limit_bytes\x18\x07 \x01(\x03\x12\x1a\n\x12source_limit_bytes\x18\x08 \x01(\x03\"z\n\x11SimulatorSettings\x12\x0f\n\x07terrain\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x18\n\x10steps_per_second\x18\x03 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x04 \x01(\t\x12\x14\n\x0cterrain_json\x18\x05 \x01(\t\"\xbe\x01\n\x0c\x43\x61pabilities\x12$\n\x06layers\x18\x01 \x03(\x0b\x32\x14.elm.v1.SandboxLayer\x12%\n\x06limits\x18\x02 \x01(\x0b\x32\x15.elm.v1.SandboxLimits\x12,\n\tsimulator\x18\x03 \x01(\x0b\x32\x19.elm.v1.SimulatorSettings\x12\x0f\n\x07workers\x18\x04 \x01(\x05\x12\x11\n\tmax_batch\x18\x05 \x01(\x05\x12\x0f\n\x07replica\x18\x06 \x01(\t2\x9a\x01\n\x10\x45valuatorService\x12=\n\x08\x45valuate\x12\x17.elm.v1.EvaluateRequest\x1a\x18.elm.v1.EvaluateResponse\x12G\n\x0fGetCapabilities\x12\x1e.elm.v1.GetCapabilitiesRequest\x1a\x14.elm.v1.Capabilitiesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/elm/v1/evaluator.proto\x12\x06\x65lm.v1\"Q\n\x0f\x45valuateRequest\x12\x10\n\x08programs\x18\x01 \x03(\x0c\x12,\n\tsimulator\x18\x02 \x01(\x0b\x32\x19.elm.v1.SimulatorSettings\":\n\x0b\x44\x65scriptors\x12\x0e\n\x06height\x18\x01 \x01(\x01\x12\r\n\x05width\x18\x02 \x01(\x01\x12\x0c\n\x04mass\x18\x03 \x01(\x01\"\xba\x02\n\x10\x45valuationResult\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\texecution\x18\x02 \x01(\t\x12\x12\n\nsimulation\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x14\n\x07\x66itness\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12(\n\x0b\x64\x65scriptors\x18\x06 \x01(\x0b\x32\x13.elm.v1.Descriptors\x12\x13\n\x0bwalker_json\x18\x07 \x01(\t\x12;\n\ntimings_ms\x18\x08 \x03(\x0b\x32\'.elm.v1.EvaluationResult.TimingsMsEntry\x12\x0e\n\x06reused\x18\t \x01(\x08\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\n\n\x08_fitness\"N\n\x10\x45valuateResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.elm.v1.EvaluationResult\x12\x0f\n\x07replica\x18\x02 \x01(\t\"\x18\n\x16GetCapabilitiesRequest\"<\n\x0cSandboxLayer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xc6\x01\n\rSandboxLimits\x12\x13\n\x0bwall_time_s\x18\x01 \x01(\x01\x12\x12\n\ncpu_time_s\x18\x02 \x01(\x03\x12\x11\n\tmemory_mb\x18\x03 \x01(\x03\x12\x12\n\nopen_files\x18\x04 \x01(\x03\x12\x11\n\tprocesses\x18\x05 \x01(\x03\x12\x1a\n\x12output_limit_bytes\x18\x06 \x01(\x03\x12\x1a\n\x12result_limit_bytes\x18\x07 \x01(\x03\x12\x1a\n\x12source_limit_bytes\x18\x08 \x01(\x03\"z\n\x11SimulatorSettings\x12\x0f\n\x07terrain\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x18\n\x10steps_per_second\x18\x03 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x04 \x01(\t\x12\x14\n\x0cterrain_json\x18\x05 \x01(\t\"\xbe\x01\n\x0c\x43\x61pabilities\x12$\n\x06layers\x18\x01 \x03(\x0b\x32\x14.elm.v1.SandboxLayer\x12%\n\x06limits\x18\x02 \x01(\x0b\x32\x15.elm.v1.SandboxLimits\x12,\n\tsimulator\x18\x03 \x01(\x0b\x32\x19.elm.v1.SimulatorSettings\x12\x0f\n\x07workers\x18\x04 \x01(\x05\x12\x11\n\tmax_batch\x18\x05 \x01(\x05\x12\x0f\n\x07replica\x18\x06 \x01(\t2\x9a\x01\n\x10\x45valuatorService\x12=\n\x08\x45valuate\x12\x17.elm.v1.EvaluateRequest\x1a\x18.elm.v1.EvaluateResponse\x12G\n\x0fGetCapabilities\x12\x1e.elm.v1.GetCapabilitiesRequest\x1a\x14.elm.v1.Capabilitiesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,21 +38,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIPTORS']._serialized_start=124
   _globals['_DESCRIPTORS']._serialized_end=182
   _globals['_EVALUATIONRESULT']._serialized_start=185
-  _globals['_EVALUATIONRESULT']._serialized_end=483
-  _globals['_EVALUATIONRESULT_TIMINGSMSENTRY']._serialized_start=423
-  _globals['_EVALUATIONRESULT_TIMINGSMSENTRY']._serialized_end=471
-  _globals['_EVALUATERESPONSE']._serialized_start=485
-  _globals['_EVALUATERESPONSE']._serialized_end=563
-  _globals['_GETCAPABILITIESREQUEST']._serialized_start=565
-  _globals['_GETCAPABILITIESREQUEST']._serialized_end=589
-  _globals['_SANDBOXLAYER']._serialized_start=591
-  _globals['_SANDBOXLAYER']._serialized_end=651
-  _globals['_SANDBOXLIMITS']._serialized_start=654
-  _globals['_SANDBOXLIMITS']._serialized_end=852
-  _globals['_SIMULATORSETTINGS']._serialized_start=854
-  _globals['_SIMULATORSETTINGS']._serialized_end=976
-  _globals['_CAPABILITIES']._serialized_start=979
-  _globals['_CAPABILITIES']._serialized_end=1169
-  _globals['_EVALUATORSERVICE']._serialized_start=1172
-  _globals['_EVALUATORSERVICE']._serialized_end=1326
+  _globals['_EVALUATIONRESULT']._serialized_end=499
+  _globals['_EVALUATIONRESULT_TIMINGSMSENTRY']._serialized_start=439
+  _globals['_EVALUATIONRESULT_TIMINGSMSENTRY']._serialized_end=487
+  _globals['_EVALUATERESPONSE']._serialized_start=501
+  _globals['_EVALUATERESPONSE']._serialized_end=579
+  _globals['_GETCAPABILITIESREQUEST']._serialized_start=581
+  _globals['_GETCAPABILITIESREQUEST']._serialized_end=605
+  _globals['_SANDBOXLAYER']._serialized_start=607
+  _globals['_SANDBOXLAYER']._serialized_end=667
+  _globals['_SANDBOXLIMITS']._serialized_start=670
+  _globals['_SANDBOXLIMITS']._serialized_end=868
+  _globals['_SIMULATORSETTINGS']._serialized_start=870
+  _globals['_SIMULATORSETTINGS']._serialized_end=992
+  _globals['_CAPABILITIES']._serialized_start=995
+  _globals['_CAPABILITIES']._serialized_end=1185
+  _globals['_EVALUATORSERVICE']._serialized_start=1188
+  _globals['_EVALUATORSERVICE']._serialized_end=1342
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ class Descriptors(_message.Message):
     def __init__(self, height: _Optional[float] = ..., width: _Optional[float] = ..., mass: _Optional[float] = ...) -> None: ...
 
 class EvaluationResult(_message.Message):
-    __slots__ = ("status", "execution", "simulation", "message", "fitness", "descriptors", "walker_json", "timings_ms")
+    __slots__ = ("status", "execution", "simulation", "message", "fitness", "descriptors", "walker_json", "timings_ms", "reused")
     class TimingsMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class EvaluationResult(_message.Message):
     DESCRIPTORS_FIELD_NUMBER: _ClassVar[int]
     WALKER_JSON_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
     status: str
     execution: str
     simulation: str
@@ -49,7 +50,8 @@ class EvaluationResult(_message.Message):
     descriptors: Descriptors
     walker_json: str
     timings_ms: _containers.ScalarMap[str, float]
-    def __init__(self, status: _Optional[str] = ..., execution: _Optional[str] = ..., simulation: _Optional[str] = ..., message: _Optional[str] = ..., fitness: _Optional[float] = ..., descriptors: _Optional[_Union[Descriptors, _Mapping]] = ..., walker_json: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    reused: bool
+    def __init__(self, status: _Optional[str] = ..., execution: _Optional[str] = ..., simulation: _Optional[str] = ..., message: _Optional[str] = ..., fitness: _Optional[float] = ..., descriptors: _Optional[_Union[Descriptors, _Mapping]] = ..., walker_json: _Optional[str] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., reused: _Optional[bool] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("results", "replica")

@@ -27,7 +27,12 @@ def test_seeds_get_the_same_fitness_as_simulating_them_directly(evaluator, seed_
         assert result.fitness == direct.fitness
         assert result.descriptors == direct.descriptors
         assert result.walker == seed_walkers[name]
-        assert result.timings["simulate_ms"] > 0
+        assert result.reused == ("simulate_ms" not in result.timings)
+    # the two CPPN seeds build one walker: it was simulated once, for whichever lane met it first
+    assert seed_walkers["cppn_fixed"] == seed_walkers["cppn_mutable"]
+    assert sorted(name for name, r in zip(SEED_NAMES, results, strict=True) if r.reused) in (
+        ["cppn_fixed"], ["cppn_mutable"]
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -84,3 +89,43 @@ def test_an_overrunning_simulation_is_a_timeout_and_the_process_is_replaced():
         assert process.simulate(benchmark_walker(5, 6)).status is SimStatus.OK
     finally:
         process.close()
+
+
+def same_walker_programs(n: int) -> list[str]:
+    """`n` different programs (a spare variable each) that all build Square's walker."""
+    square = seed_source("square")
+    return [square.replace("    centre =", f"    spare = {k}\n    centre =") for k in range(n)]
+
+
+def test_a_walker_met_again_in_the_same_world_is_not_simulated_again(seed_walkers):
+    first, again, elsewhere = same_walker_programs(3)
+    with EvaluatorPool(sim_config=SHORT, workers=1) as evaluator:
+        (simulated,) = evaluator.map([first])
+        (reused,) = evaluator.map([again])
+        (other_world,) = evaluator.evaluate([elsewhere], sim_config=SimConfig(seconds=3.0))
+    assert not simulated.reused and simulated.timings["simulate_ms"] > 0
+    assert reused.reused and "simulate_ms" not in reused.timings and reused.timings["run_ms"] > 0
+    assert (reused.fitness, reused.descriptors, reused.walker) == (
+        simulated.fitness, simulated.descriptors, simulated.walker
+    )  # fmt: skip
+    assert reused.fitness == simulate(seed_walkers["square"], SHORT).fitness  # what simulating it again gives
+    assert (
+        not other_world.reused
+        and other_world.fitness == simulate(seed_walkers["square"], SimConfig(seconds=3.0)).fitness
+    )
+
+
+def test_a_pool_keeps_only_its_latest_simulations():
+    programs = [*same_walker_programs(1), seed_source("radial"), *same_walker_programs(2)[1:]]
+    with EvaluatorPool(sim_config=SHORT, workers=1, cache_size=1) as evaluator:
+        results = [evaluator.map([program])[0] for program in programs]
+    assert [r.reused for r in results] == [False, False, False]  # radial pushed square out
+    with EvaluatorPool(sim_config=SHORT, workers=1, cache_size=0) as evaluator:
+        assert not any(r.reused for r in evaluator.map(same_walker_programs(2)))
+
+
+def test_lanes_meeting_one_walker_at_once_simulate_it_once():
+    with EvaluatorPool(sim_config=SHORT, workers=2) as evaluator:
+        results = evaluator.map(same_walker_programs(8))
+    assert sum(not r.reused for r in results) == 1
+    assert len({(r.fitness, r.descriptors) for r in results}) == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -220,6 +222,49 @@ def test_duplicate_children_are_logged_and_not_evaluated_again(tmp_path: Path) -
     )
     assert all(m.generated_tokens == 9 for m in mutations)
     assert stats is None or stats.duplicates <= stats.mutations
+
+
+class SameWalker(SameChild):
+    """A CodeGenerator whose every answer is a new program (a spare variable of its own) that builds one
+    walker."""
+
+    def generate(self, prompts: list, sampling: object, *, seed: int | None = None) -> list:
+        answers = super().generate(prompts, sampling, seed=seed)
+        return [
+            dataclasses.replace(a, text=re.sub(r"  # take (\d+)", r"\n    spare = \1", a.text))
+            for a in answers
+        ]
+
+
+def test_new_programs_that_build_a_walker_already_evaluated_are_logged_and_never_inserted(
+    tmp_path: Path,
+) -> None:
+    from elm_core.mutation import LLMMutator
+
+    loop = LoopConfig(batch_size=4, pipeline_depth=1, max_evaluations=None, max_mutations=12)
+    config = dataclasses.replace(GP, mutation=MutationSpec(model="tiny"), seeds=("square",), loop=loop)
+    create_run(tmp_path / "w", config)
+    execute_run(tmp_path / "w", mutator=LLMMutator(SameWalker()))
+    with SQLiteStore(tmp_path / "w" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        seed, first, *again = store.individuals(record.run_id)
+        mutations = store.mutations(record.run_id)
+        (stats,) = store.operator_stats(record.run_id)
+        elites = store.elites(record.run_id)
+    assert len(again) == 11 and len({i.source for i in [first, *again]}) == 12  # all new programs
+    assert {i.walker_json for i in [first, *again]} == {first.walker_json} != {seed.walker_json}
+    assert [m.mutation_outcome for m in mutations].count("DUPLICATE_WALKER") == 11
+    for individual in again:  # evaluated in the sandbox, not simulated: the first one's result
+        assert (
+            individual.message
+            == f"builds the same walker as individual {first.individual_id} (not simulated again)"
+        )
+        assert (individual.status, individual.fitness) == ("OK", first.fitness)
+        assert "simulate_ms" not in json.loads(individual.timings_json)
+    duplicates = [m for m in mutations if m.mutation_outcome == "DUPLICATE_WALKER"]
+    assert all(m.applied and m.ran and not m.inserted and m.child_id is not None for m in duplicates)
+    assert {e.individual_id for e in elites} <= {seed.individual_id, first.individual_id}
+    assert stats.duplicates == 11 and stats.inserted <= 1
 
 
 def test_a_short_tiny_model_run_uses_every_operator(tmp_path: Path) -> None:
