@@ -152,8 +152,7 @@ class BatchBuilder:
         if result.walker is not None:
             first = self._walkers.setdefault(result.walker.digest(), individual_id)
             if first != individual_id:
-                again = "not simulated again" if result.reused else "simulated again"
-                message = f"builds the same walker as individual {first} ({again})"
+                message = f"builds the same walker as individual {first}"
         if result.ok and result.fitness is not None and descriptors is not None and first == individual_id:
             inserted = self.archive.try_insert(individual_id, result.fitness, descriptors)
             if inserted.inserted:
