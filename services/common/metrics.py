@@ -13,6 +13,10 @@ LATENCY = Histogram(
 )
 IN_FLIGHT = Gauge("elm_grpc_in_flight", "gRPC calls being served", ["service", "method"])
 EVALUATIONS = Counter("elm_evaluations_total", "programs evaluated, by outcome", ["status"])
+REUSED_SIMULATIONS = Counter(
+    "elm_reused_simulations_total",
+    "walkers not simulated again: this replica had simulated them in that world",
+)
 MUTATIONS = Counter("elm_mutations_total", "children produced, by outcome", ["outcome"])
 GENERATED_TOKENS = Counter("elm_generated_tokens_total", "tokens the model generated")
 TOKENS_PER_SECOND = Gauge("elm_tokens_per_second", "generated tokens per second of the last model call")

@@ -12,7 +12,7 @@ from elm_core.evaluation import EvaluatorPool
 from elm_core.sodarace import SimConfig, Terrain
 from protos.elm.v1 import evaluator_pb2, evaluator_pb2_grpc
 from services.common import abort
-from services.common.metrics import EVALUATIONS
+from services.common.metrics import EVALUATIONS, REUSED_SIMULATIONS
 from services.evaluator.convert import result_to_proto, world_from_proto
 
 
@@ -66,6 +66,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             self.admission.release(len(sources))
         for result in results:
             EVALUATIONS.labels(status=result.status).inc()
+        REUSED_SIMULATIONS.inc(sum(r.reused for r in results))
         return evaluator_pb2.EvaluateResponse(
             results=[result_to_proto(r) for r in results], replica=self.replica
         )

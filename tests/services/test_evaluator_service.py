@@ -81,7 +81,9 @@ def test_a_walker_this_replica_has_simulated_in_that_world_is_not_simulated_agai
     programs = [square.replace("    centre =", f"    spare = {k}\n    centre =").encode() for k in range(2)]
     tunnel = world_to_proto(SimConfig(seconds=3.0), Terrain.named("tunnel"))
     (first,) = stub.Evaluate(pb.EvaluateRequest(programs=programs[:1], simulator=tunnel), timeout=30).results
+    reused = REGISTRY.get_sample_value("elm_reused_simulations_total")
     (again,) = stub.Evaluate(pb.EvaluateRequest(programs=programs[1:], simulator=tunnel), timeout=30).results
+    assert REGISTRY.get_sample_value("elm_reused_simulations_total") == reused + 1
     (flat,) = stub.Evaluate(pb.EvaluateRequest(programs=programs[1:]), timeout=30).results
     assert not first.reused and again.reused
     assert "simulate_ms" not in again.timings_ms and again.timings_ms["run_ms"] > 0

@@ -265,6 +265,25 @@ def test_new_programs_that_build_a_walker_already_evaluated_are_logged_and_never
     assert stats.duplicates == 11 and stats.inserted <= 1
 
 
+def test_a_resumed_run_still_knows_the_walkers_evaluated_before(tmp_path: Path) -> None:
+    from elm_core.mutation import LLMMutator
+
+    loop = LoopConfig(batch_size=4, pipeline_depth=1, max_evaluations=3)
+    config = dataclasses.replace(GP, mutation=MutationSpec(model="tiny"), seeds=("square",), loop=loop)
+    create_run(tmp_path / "r", config)
+    model = SameWalker()
+    execute_run(tmp_path / "r", mutator=LLMMutator(model))
+    set_budget(tmp_path / "r", 7)
+    execute_run(tmp_path / "r", mutator=LLMMutator(model))  # a new process would have an empty pool too
+    with SQLiteStore(tmp_path / "r" / STORE_FILE) as store:
+        (record,) = store.list_runs()
+        _, first, second, *resumed = store.individuals(record.run_id)
+        outcomes = [m.mutation_outcome for m in store.mutations(record.run_id)]
+    assert len(resumed) == 4 and {i.batch for i in resumed} == {2}
+    assert all(i.message == f"builds the same walker as individual {first.individual_id}" for i in resumed)
+    assert outcomes == ["OK"] + ["DUPLICATE_WALKER"] * 5 and second.individual_id == 2
+
+
 def test_a_short_tiny_model_run_uses_every_operator(tmp_path: Path) -> None:
     from elm_core.models import SamplingConfig
 
