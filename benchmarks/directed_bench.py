@@ -16,6 +16,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,37 +26,56 @@ from rich.table import Table
 from elm_core.evaluation import EvaluatorPool
 from elm_core.models import LlamaCppConfig, LlamaCppGenerator, gguf_path
 from elm_core.mutation import ChildRequest, LLMMutator, MutationConfig, PromptStyle
-from elm_core.qd import ArchiveConfig, GridArchive, directed_instruction, neighbour_gap
+from elm_core.qd import ArchiveConfig, Elite, GridArchive, directed_instruction, neighbour_gap
 from elm_core.sodarace import seed_source
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A seed alone in the default map, and `len(gaps)` moves to neighbouring cells drawn as the loop draws
+    them."""
+
+    source: str
+    point: tuple[float, float, float]
+    archive: GridArchive
+    parent: Elite
+    gaps: list[np.ndarray]
+
+
+def seed_targets(
+    evaluator: EvaluatorPool, seed: str, children: int, rng: np.random.Generator, *, axis: bool
+) -> Targets:
+    source = seed_source(seed)
+    (result,) = evaluator.evaluate([source])
+    point = (result.descriptors.height, result.descriptors.width, result.descriptors.mass)
+    archive = GridArchive(ArchiveConfig())
+    archive.try_insert(0, result.fitness, point)
+    parent = archive.get(archive.cell_of(point))
+    gaps = [neighbour_gap(archive, parent, rng, reach=2, axis=axis) for _ in range(children)]
+    return Targets(source, point, archive, parent, gaps)
 
 
 def bench(
     moves: str, args: argparse.Namespace, evaluator: EvaluatorPool, generator: LlamaCppGenerator
 ) -> dict:
-    source = seed_source(args.seed)
-    (seed,) = evaluator.evaluate([source])
-    point = (seed.descriptors.height, seed.descriptors.width, seed.descriptors.mass)
-    archive = GridArchive(ArchiveConfig())
-    archive.try_insert(0, seed.fitness, point)
-    parent = archive.get(archive.cell_of(point))
     rng = np.random.default_rng(args.rng_seed)
-    gaps = [neighbour_gap(archive, parent, rng, reach=2, axis=moves == "axis") for _ in range(args.children)]
-    requests = [ChildRequest(parent=source, instruction=directed_instruction(g.tolist(), point),
-                             operator="directed") for g in gaps]  # fmt: skip
+    t = seed_targets(evaluator, args.seed, args.children, rng, axis=moves == "axis")
+    requests = [ChildRequest(parent=t.source, instruction=directed_instruction(g.tolist(), t.point),
+                             operator="directed") for g in t.gaps]  # fmt: skip
     mutator = LLMMutator(generator, MutationConfig(style=PromptStyle.REWRITE))
     started = time.perf_counter()
     children = [c for k in range(0, len(requests), 8) for c in mutator.mutate(requests[k : k + 8], rng)]
     seconds = time.perf_counter() - started
     results = iter(evaluator.evaluate([c.source for c in children if c.source is not None]))
     ran = left = hit = 0
-    for child, gap in zip(children, gaps, strict=True):
+    for child, gap in zip(children, t.gaps, strict=True):
         result = next(results) if child.source is not None else None
         if result is None or result.descriptors is None or result.fitness is None:
             continue
         d = result.descriptors
-        cell = archive.cell_of((d.height, d.width, d.mass))
-        ran, left = ran + 1, left + (cell != parent.cell)
-        hit += cell == archive.cell_of(np.asarray(point) + gap)
+        cell = t.archive.cell_of((d.height, d.width, d.mass))
+        ran, left = ran + 1, left + (cell != t.parent.cell)
+        hit += cell == t.archive.cell_of(np.asarray(t.point) + gap)
     applied = sum(c.source is not None for c in children)
     return {"moves": moves, "children": len(children), "applied": applied, "ran": ran, "left_cell": left,
             "hit_target": hit, "seconds": seconds}  # fmt: skip

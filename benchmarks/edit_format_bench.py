@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from directed_bench import seed_targets  # beside this script
 from rich.console import Console
 from rich.table import Table
 
 from elm_core.evaluation import EvaluatorPool
 from elm_core.models import LlamaCppConfig, LlamaCppGenerator, Prompt, SamplingConfig, gguf_path
 from elm_core.mutation._prompts import SODARACE_TASK, SYSTEM
-from elm_core.qd import ArchiveConfig, GridArchive, directed_instruction, neighbour_gap
-from elm_core.sodarace import seed_source
+from elm_core.qd import directed_instruction
 
 REWRITE = "Reply with the whole new program in one ```python block."
 SEARCH_REPLACE = (
@@ -71,19 +71,12 @@ def apply_blocks(parent: str, answer: str) -> str | None:
 
 
 def bench(name: str, args: argparse.Namespace, evaluator: EvaluatorPool, model: LlamaCppGenerator) -> dict:
-    source = seed_source(args.seed)
-    (seed,) = evaluator.evaluate([source])
-    point = (seed.descriptors.height, seed.descriptors.width, seed.descriptors.mass)
-    archive = GridArchive(ArchiveConfig())
-    archive.try_insert(0, seed.fitness, point)
-    parent = archive.get(archive.cell_of(point))
-    rng = np.random.default_rng(args.rng_seed)
-    gaps = [neighbour_gap(archive, parent, rng, reach=2, axis=True) for _ in range(args.children)]
+    t = seed_targets(evaluator, args.seed, args.children, np.random.default_rng(args.rng_seed), axis=True)
     prompts = [
         Prompt(messages=(("system", SYSTEM), ("user", f"{SODARACE_TASK.description}\n\n```python\n"
-               f"{source.rstrip()}\n```\n\n{directed_instruction(g.tolist(), point)} Make a real change. "
+               f"{t.source.rstrip()}\n```\n\n{directed_instruction(g.tolist(), t.point)} Make a real change. "
                f"{FORMATS[name]}")))
-        for g in gaps
+        for g in t.gaps
     ]  # fmt: skip
     sampling = SamplingConfig(temperature=0.8, max_new_tokens=384)
     started = time.perf_counter()
@@ -94,12 +87,12 @@ def bench(name: str, args: argparse.Namespace, evaluator: EvaluatorPool, model: 
     if name == "rewrite":
         children = [m.group(1) if (m := _PROGRAM.search(a.text)) else None for a in answers]
     else:
-        children = [apply_blocks(source, a.text) for a in answers]
+        children = [apply_blocks(t.source, a.text) for a in answers]
     programs = [c for c in children if c is not None]
     results = evaluator.evaluate(programs)
     ran = [r for r in results if r.ok and r.descriptors is not None]
-    left = sum(archive.cell_of((r.descriptors.height, r.descriptors.width, r.descriptors.mass)) != parent.cell
-               for r in ran)  # fmt: skip
+    left = sum(t.archive.cell_of((r.descriptors.height, r.descriptors.width, r.descriptors.mass))
+               != t.parent.cell for r in ran)  # fmt: skip
     return {"format": name, "children": len(answers), "applied": len(programs), "ran": len(ran),
             "left_cell": left, "tokens_per_child": sum(a.completion_tokens for a in answers) / len(answers),
             "children_per_s": len(answers) / seconds}  # fmt: skip
