@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from elm_core.sandbox import Sandbox
 from elm_core.sodarace import SEED_NAMES, SimConfig, Walker, seed_source
 from elm_core.spec import EmbeddedSpec, EvaluationSpec, MutationSpec, RunSpec
 from elm_core.store import SQLiteStore
+from services.common import RunningServer
+from services.trainer import TrainerServerConfig
+from services.trainer import serve as serve_trainer
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +84,20 @@ def gp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def gp_store(gp_run: tuple[Path, str]) -> Iterator[tuple[SQLiteStore, str]]:
     with SQLiteStore(gp_run[0]) as store:
         yield store, gp_run[1]
+
+
+@pytest.fixture
+def gp_store_copy(gp_run: tuple[Path, str], tmp_path: Path) -> Path:
+    """This test's own copy of the GP run's store (the coordinator's file, as the trainer shares it)."""
+    return Path(shutil.copy(gp_run[0], tmp_path / "coordinator.sqlite"))
+
+
+@pytest.fixture
+def trainer_server(gp_store_copy: Path, model_cache: Path, tmp_path: Path) -> Iterator[RunningServer]:
+    """A trainer service on loopback over `gp_store_copy`, with checkpoints in this test's directory."""
+    config = TrainerServerConfig(
+        store_path=gp_store_copy, checkpoints_dir=tmp_path / "checkpoints", poll_s=0.05
+    )
+    running = serve_trainer(config, port=0, host="127.0.0.1")
+    yield running
+    running.stop(grace_s=5)

@@ -4,8 +4,6 @@ interrupted job resumes from the step it saved."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,32 +16,18 @@ from protos.elm.v1 import trainer_pb2 as pb
 from protos.elm.v1 import trainer_pb2_grpc
 from services.client._trainer import TrainerClient
 from services.common import RunningServer, error_reason
-from services.trainer import KINDS, JobContext, JobInterrupted, TrainerServerConfig, serve
+from services.trainer import KINDS, JobContext, JobInterrupted
 
 SETTINGS = {"include_ran": True, "style": "diff", "method": "lora", "lora_r": 4, "max_steps": 4,
             "batch_size": 2, "grad_accumulation_steps": 1, "eval_every_steps": 2,
             "checkpoint_every_steps": 2, "threads": 1}  # fmt: skip
 
 
-@pytest.fixture
-def store_path(gp_run: tuple[Path, str], tmp_path: Path) -> Path:
-    """This test's own copy of the run's store (the coordinator's file, as the trainer shares it)."""
-    return Path(shutil.copy(gp_run[0], tmp_path / "coordinator.sqlite"))
-
-
-@pytest.fixture
-def server(store_path: Path, model_cache: Path, tmp_path: Path) -> Iterator[RunningServer]:
-    config = TrainerServerConfig(store_path=store_path, checkpoints_dir=tmp_path / "checkpoints", poll_s=0.05)
-    running = serve(config, port=0, host="127.0.0.1")
-    yield running
-    running.stop(grace_s=5)
-
-
 def test_a_finetune_job_succeeds_with_a_listed_checkpoint(
-    server: RunningServer, gp_run: tuple[Path, str]
+    trainer_server: RunningServer, gp_run: tuple[Path, str]
 ) -> None:
     run_id = gp_run[1]
-    with TrainerClient(server.address) as client:
+    with TrainerClient(trainer_server.address) as client:
         job = client.start_job(run_id, "finetune", model="tiny", config=SETTINGS)
         events = list(client.watch_job(job.job_id))
         (checkpoint,) = client.list_checkpoints(run_id)
@@ -56,13 +40,13 @@ def test_a_finetune_job_succeeds_with_a_listed_checkpoint(
     assert dict(checkpoint.metrics) == dict(done.metrics)
     directory = Path(checkpoint.path)
     assert (directory / DATASET_DIR / "train.jsonl").is_file() and not (directory / STATE_DIR).exists()
-    load_generator(str(directory))  # a plain checkpoint: the model server can load it
+    load_generator(str(directory))  # a plain checkpoint: the model trainer_server can load it
 
 
 def test_bad_finetune_settings_are_refused_before_queueing(
-    server: RunningServer, gp_run: tuple[Path, str]
+    trainer_server: RunningServer, gp_run: tuple[Path, str]
 ) -> None:
-    stub = trainer_pb2_grpc.TrainerServiceStub(grpc.insecure_channel(server.address))
+    stub = trainer_pb2_grpc.TrainerServiceStub(grpc.insecure_channel(trainer_server.address))
     cases = [
         ({"base_model": "tiny"}, "unknown settings base_model; known: batch_size"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
@@ -77,11 +61,11 @@ def test_bad_finetune_settings_are_refused_before_queueing(
 
 
 def test_an_interrupted_job_resumes_from_the_step_it_saved(
-    gp_run: tuple[Path, str], store_path: Path, model_cache: Path, tmp_path: Path
+    gp_run: tuple[Path, str], gp_store_copy: Path, model_cache: Path, tmp_path: Path
 ) -> None:
     kind = KINDS["finetune"]
     settings = kind.settings(json.dumps(SETTINGS | {"checkpoint_every_steps": 100}))
-    with SQLiteStore(store_path) as store:
+    with SQLiteStore(gp_store_copy) as store:
         job = store.create_job(job_id="j", run_id=gp_run[1], kind="finetune", model="tiny", config_json="{}")
 
         def closing_at_step_3(progress: float, message: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,32 +16,18 @@ from protos.elm.v1 import trainer_pb2 as pb
 from protos.elm.v1 import trainer_pb2_grpc
 from services.client._trainer import TrainerClient
 from services.common import RunningServer, error_reason
-from services.trainer import KINDS, JobContext, JobInterrupted, TrainerServerConfig, serve
+from services.trainer import KINDS, JobContext, JobInterrupted
 
 SETTINGS = {"terrains": ["flat", "tunnel"], "iterations": 2, "prompt_warmup_steps": 0,
             "samples_per_iteration": 4, "max_new_tokens": 16, "micro_batch": 2, "sim_seconds": 2.0,
             "threads": 1, "evaluator_workers": 1}  # fmt: skip
 
 
-@pytest.fixture
-def store_path(gp_run: tuple[Path, str], tmp_path: Path) -> Path:
-    """This test's own copy of the run's store (the coordinator's file, as the trainer shares it)."""
-    return Path(shutil.copy(gp_run[0], tmp_path / "coordinator.sqlite"))
-
-
-@pytest.fixture
-def server(store_path: Path, model_cache: Path, tmp_path: Path) -> Iterator[RunningServer]:
-    config = TrainerServerConfig(store_path=store_path, checkpoints_dir=tmp_path / "checkpoints", poll_s=0.05)
-    running = serve(config, port=0, host="127.0.0.1")
-    yield running
-    running.stop(grace_s=5)
-
-
 def test_an_invent_job_succeeds_with_a_listed_checkpoint(
-    server: RunningServer, gp_run: tuple[Path, str]
+    trainer_server: RunningServer, gp_run: tuple[Path, str]
 ) -> None:
     run_id = gp_run[1]
-    with TrainerClient(server.address) as client:
+    with TrainerClient(trainer_server.address) as client:
         job = client.start_job(run_id, "invent", model="tiny", config=SETTINGS)
         events = list(client.watch_job(job.job_id))
         (checkpoint,) = client.list_checkpoints(run_id)
@@ -65,9 +49,9 @@ def test_an_invent_job_succeeds_with_a_listed_checkpoint(
 
 
 def test_bad_invent_settings_are_refused_before_queueing(
-    server: RunningServer, gp_run: tuple[Path, str]
+    trainer_server: RunningServer, gp_run: tuple[Path, str]
 ) -> None:
-    stub = trainer_pb2_grpc.TrainerServiceStub(grpc.insecure_channel(server.address))
+    stub = trainer_pb2_grpc.TrainerServiceStub(grpc.insecure_channel(trainer_server.address))
     cases = [
         ({"stage2": "tiny"}, "unknown settings stage2; known: device, evaluator_workers"),
         ({"terrains": ["flat", "moon"]}, "unknown terrain 'moon'; choose one of flat"),
@@ -88,12 +72,12 @@ def test_bad_invent_settings_are_refused_before_queueing(
 
 
 def test_an_interrupted_invent_job_resumes_from_the_iteration_it_saved(
-    gp_run: tuple[Path, str], store_path: Path, model_cache: Path, tmp_path: Path
+    gp_run: tuple[Path, str], gp_store_copy: Path, model_cache: Path, tmp_path: Path
 ) -> None:
     kind = KINDS["invent"]
     settings = kind.settings(json.dumps(SETTINGS))
     reports: list[str] = []
-    with SQLiteStore(store_path) as store:
+    with SQLiteStore(gp_store_copy) as store:
         job = store.create_job(job_id="j", run_id=gp_run[1], kind="invent", model="tiny", config_json="{}")
 
         def closing_after_iteration_1(progress: float, message: str) -> None:
