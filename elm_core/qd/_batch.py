@@ -148,9 +148,11 @@ class BatchBuilder:
             d = result.descriptors
             descriptors = (d.height, d.width, d.mass)
             cell = self.archive.cell_of(descriptors)
-        message, first = result.message, individual_id
+        message, first, walker = result.message, individual_id, None
         if result.walker is not None:
-            first = self._walkers.setdefault(result.walker.digest(), individual_id)
+            walker_dict = result.walker.to_dict()
+            walker = json.dumps(walker_dict)
+            first = self._walkers.setdefault(walker_digest(walker_dict), individual_id)
             if first != individual_id:
                 message = f"builds the same walker as individual {first}"
         if result.ok and result.fitness is not None and descriptors is not None and first == individual_id:
@@ -158,7 +160,6 @@ class BatchBuilder:
             if inserted.inserted:
                 elite = EliteRecord(run_id=self.run_id, cell=inserted.cell, individual_id=individual_id,
                                     fitness=result.fitness, descriptors=descriptors)  # fmt: skip
-        walker = json.dumps(result.walker.to_dict()) if result.walker is not None else None
         record = IndividualRecord(
             run_id=self.run_id, individual_id=individual_id, batch=batch, parent_id=parent_id, source=source,
             status=result.status, message=message, fitness=result.fitness, descriptors=descriptors,
